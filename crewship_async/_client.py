@@ -1,0 +1,178 @@
+"""AsyncCrewship: configuration, session ownership, and the resources."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import urlsplit
+
+from ._retry import RetryPolicy
+from ._streams import DEFAULT_IDLE_TIMEOUT
+from ._transport import Transport
+from .errors import CrewshipError
+from .resources.runs import Runs
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "AsyncCrewship"]
+
+DEFAULT_BASE_URL = "https://api.crewship.dev"
+DEFAULT_TIMEOUT = 60.0
+API_KEY_ENV = "CREWSHIP_API_KEY"
+BASE_URL_ENV = "CREWSHIP_BASE_URL"
+
+
+def _check_header(name: object, value: object) -> None:
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError("default_headers must map str to str")
+    if any(c in name for c in "\r\n:") or any(c in value for c in "\r\n\0"):
+        raise ValueError(f"header {name!r} contains a CR, LF or NUL character; refused")
+    if name.lower() == "authorization":
+        raise ValueError("set the API key with api_key=, not an Authorization header")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _normalise_base_url(value: str, *, allow_insecure_http: bool) -> str:
+    if any(c in value for c in "\r\n\0 "):
+        raise ValueError("base_url contains whitespace or control characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ValueError("base_url must not have a query or fragment")
+    if parts.username or parts.password:
+        raise ValueError("base_url must not carry credentials")
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"refusing plain http:// to {parts.hostname}: the API key would travel "
+            "unencrypted. Use https://, or pass allow_insecure_http=True"
+        )
+    url = value.rstrip("/")
+    if url.endswith("/v1"):
+        url = url[:-3]
+    return url
+
+
+class AsyncCrewship:
+    """The Crewship API client. Use ``async with AsyncCrewship() as client``.
+
+    ``api_key`` falls back to ``CREWSHIP_API_KEY``; ``base_url`` to ``CREWSHIP_BASE_URL``,
+    then ``https://api.crewship.dev`` (a trailing ``/v1`` is accepted). ``timeout`` is the
+    overall deadline of each call in seconds, across all of its retries (``None``: none);
+    each method also takes ``timeout=``. ``max_retries`` is shorthand for
+    ``retry_policy=RetryPolicy(max_retries=...)``. ``max_connections`` sizes the pool.
+    ``session`` lends an ``aiohttp.ClientSession`` that the client uses and never closes.
+    ``idle_timeout`` is the default time a stream may go without an event.
+
+    The key never appears in ``repr``, logs or errors, and the client cannot be pickled.
+    Plain ``http://`` to a host other than loopback is refused unless
+    ``allow_insecure_http=True``. Raises :class:`CrewshipError` when no key is found and
+    ``ValueError``/``TypeError`` for invalid options.
+    """
+
+    def __init__(
+        self,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        *,
+        timeout: Optional[float] = DEFAULT_TIMEOUT,
+        max_retries: Optional[int] = None,
+        max_connections: int = 100,
+        default_headers: Optional[Mapping[str, str]] = None,
+        session: Optional[aiohttp.ClientSession] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        idle_timeout: Optional[float] = DEFAULT_IDLE_TIMEOUT,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if not key:
+            raise CrewshipError(
+                f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable"
+            )
+        if not isinstance(key, str):
+            raise TypeError(f"api_key must be a string, got {type(key).__name__}")
+        if any(c in key for c in "\r\n\0") or key != key.strip():
+            raise ValueError("api_key contains whitespace or control characters")
+        url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        self.base_url = _normalise_base_url(url, allow_insecure_http=allow_insecure_http)
+        if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise TypeError("max_connections must be an int")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        policy = retry_policy or RetryPolicy()
+        if max_retries is not None:
+            policy = RetryPolicy(
+                max_retries=max_retries,
+                initial_delay=policy.initial_delay,
+                max_delay=policy.max_delay,
+                max_retry_after=policy.max_retry_after,
+            )
+        headers = dict(default_headers or {})
+        for name, value in headers.items():
+            _check_header(name, value)
+        self.timeout = timeout
+        self.retry_policy = policy
+        self.idle_timeout = idle_timeout
+        self._transport = Transport(
+            base_url=self.base_url,
+            api_key=key,
+            timeout=timeout,
+            retry_policy=policy,
+            max_connections=max_connections,
+            default_headers=headers,
+            session=session,
+        )
+        self.runs = Runs(self._transport, idle_timeout=idle_timeout)
+
+    def __repr__(self) -> str:
+        state = " closed" if self._transport.closed else ""
+        return f"<AsyncCrewship base_url={self.base_url!r}{state}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("AsyncCrewship holds an API key and cannot be pickled")
+
+    @property
+    def max_connections(self) -> int:
+        """The size of the connection pool the client creates."""
+        return self._transport.max_connections
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._transport.closed
+
+    async def __aenter__(self) -> AsyncCrewship:
+        self._transport.session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool the client created (a borrowed session stays open).
+
+        Idempotent. Using the client afterwards raises :class:`ClientClosedError`.
+        """
+        await self._transport.aclose()

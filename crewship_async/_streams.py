@@ -1,0 +1,279 @@
+"""EventStream: a run's events as an async iterator that survives dropped connections.
+
+The I/O shell around the sans-I/O decoder in :mod:`crewship_async._sse`. It reconnects
+with ``Last-Event-ID``, drops events it already delivered, enforces an idle timeout
+between delivered events, and always releases its connection.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict, deque
+from types import TracebackType
+from typing import Any, Optional
+
+import anyio
+
+from . import _json
+from ._retry import RetryPolicy
+from ._sse import ServerSentEvent, SSEDecoder
+from ._transport import StreamConnection, Transport
+from .errors import APIConnectionError, APIError, StreamError
+from .models.events import TERMINAL_EVENT_TYPES, EventType, RunEvent
+
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "EventStream"]
+
+DEFAULT_IDLE_TIMEOUT = 120.0
+_DEDUPE_WINDOW = 10_000
+_RECONNECT_POLICY = RetryPolicy(initial_delay=0.5, max_delay=10.0)
+
+
+class EventStream:
+    """The events of one run: ``async with client.runs.stream(run_id) as events``.
+
+    Iterating yields :class:`~crewship_async.models.events.RunEvent` objects in order.
+
+    * ``run.completed``, ``run.failed`` and ``complete`` are delivered, then the iteration
+      ends.
+    * An ``error`` event raises :class:`StreamError` with its message.
+    * A ``timeout`` event, a dropped connection, and a connection that ends without a
+      terminal event all reconnect with ``Last-Event-ID`` (when an id is known), after the
+      server's ``retry`` delay or a jittered exponential backoff. Events whose own id was
+      already delivered are dropped.
+    * ``max_reconnects`` consecutive failed attempts (no event delivered in between) raise
+      :class:`StreamError` from the last error. An HTTP error other than 429/5xx (401,
+      404, ...) is raised as is, without reconnecting.
+    * ``idle_timeout`` seconds without a delivered event raise :class:`StreamError`;
+      comments and ``heartbeat`` events do not reset that clock. ``None`` disables it.
+    * ``last_event_id`` is the id to resume from later
+      (``client.runs.stream(run_id, last_event_id=...)``).
+
+    Leaving the ``async with`` block, ``break``, cancellation, :meth:`aclose` and every
+    error close the connection. Iterating without ``async with`` also works; the
+    connection is then closed when the iteration ends or fails.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        path: str,
+        *,
+        last_event_id: Optional[str] = None,
+        idle_timeout: Optional[float] = DEFAULT_IDLE_TIMEOUT,
+        max_reconnects: int = 5,
+        max_event_size: int = 16 * 1024 * 1024,
+    ) -> None:
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
+        if isinstance(max_reconnects, bool) or max_reconnects < 0:
+            raise ValueError(f"max_reconnects must be >= 0, got {max_reconnects!r}")
+        self._transport = transport
+        self._path = path
+        self.last_event_id: Optional[str] = last_event_id or None
+        self.idle_timeout = idle_timeout
+        self.max_reconnects = max_reconnects
+        self._max_event_size = max_event_size
+        self._connection: Optional[StreamConnection] = None
+        self._decoder = SSEDecoder(max_event_size)
+        self._pending: deque[ServerSentEvent] = deque()
+        self._delivered_ids: OrderedDict[str, None] = OrderedDict()
+        self._failures = 0
+        self._server_retry: Optional[float] = None
+        self._last_error: Optional[BaseException] = None
+        self._idle_since = 0.0
+        self._started = False
+        self._finished = False
+        self.reconnects = 0
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else "open" if self._connection else "idle"
+        return f"<EventStream {self._path} {state} last_event_id={self.last_event_id!r}>"
+
+    async def __aenter__(self) -> EventStream:
+        await self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def aclose(self) -> None:
+        """Close the connection and end the iteration. Idempotent."""
+        self._finished = True
+        self._drop_connection()
+
+    async def __anext__(self) -> RunEvent:
+        if self._finished:
+            raise StopAsyncIteration
+        try:
+            if not self._started:
+                await self._start()
+            while True:
+                while self._pending:
+                    event = self._accept(self._pending.popleft())
+                    if event is not None:
+                        return event
+                if self._finished:
+                    raise StopAsyncIteration
+                await self._fill()
+        except BaseException:
+            self._finished = True
+            self._drop_connection()
+            raise
+
+    async def _start(self) -> None:
+        self._started = True
+        self._idle_since = anyio.current_time()
+        await self._connect()
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    async def _connect(self) -> None:
+        """Open a connection, retrying transient failures up to ``max_reconnects`` times."""
+        while True:
+            try:
+                self._connection = await self._transport.open_stream(
+                    self._path, last_event_id=self.last_event_id
+                )
+            except APIError as exc:
+                if not (exc.status_code == 429 or exc.status_code >= 500):
+                    raise
+                await self._after_failure(exc, getattr(exc, "retry_after", None))
+            except APIConnectionError as exc:
+                await self._after_failure(exc, None)
+            else:
+                self._decoder = SSEDecoder(self._max_event_size)
+                return
+
+    async def _after_failure(self, error: BaseException, retry_after: Optional[float]) -> None:
+        """Count a failed attempt; raise when the budget is spent, else sleep."""
+        self._failures += 1
+        self._last_error = error
+        if self._failures > self.max_reconnects:
+            raise StreamError(
+                f"GET {self._path}: gave up after {self.max_reconnects} reconnect attempts "
+                f"without an event; last error: {error}"
+            ) from error
+        await self._sleep_before_reconnect(retry_after)
+
+    async def _sleep_before_reconnect(self, retry_after: Optional[float]) -> None:
+        self.reconnects += 1
+        if retry_after is not None:
+            delay = retry_after
+        else:
+            base = self._server_retry
+            if base is None:
+                delay = _RECONNECT_POLICY.backoff(max(self._failures - 1, 0))
+            else:
+                # The server's retry time, grown and jittered for repeated failures.
+                grown = base * (2 ** min(max(self._failures - 1, 0), 10))
+                delay = random.uniform(base, max(base, grown))
+        if delay > 0:
+            await anyio.sleep(delay)
+        else:
+            await anyio.lowlevel.checkpoint()
+
+    async def _reconnect(self, error: Optional[BaseException]) -> None:
+        """Replace a connection that ended or dropped (``error`` None: ended cleanly)."""
+        self._drop_connection()
+        if error is None:
+            error = APIConnectionError(
+                f"GET {self._path}: the stream ended without a terminal event",
+                method="GET",
+                path=self._path,
+            )
+        await self._after_failure(error, None)
+        await self._connect()
+
+    async def _fill(self) -> None:
+        """Read the next chunk into the pending queue, reconnecting when needed."""
+        connection = self._connection
+        if connection is None:
+            # After a `timeout` event: resume at once, or after the server's retry time.
+            if self._server_retry:
+                await anyio.sleep(self._server_retry)
+            self.reconnects += 1
+            await self._connect()
+            return
+        try:
+            chunk = await self._read(connection)
+        except APIConnectionError as exc:
+            await self._reconnect(exc)
+            return
+        if not chunk:
+            await self._reconnect(None)
+            return
+        self._pending.extend(self._decoder.feed(chunk))
+        retry = self._decoder.retry
+        if retry is not None:
+            self._server_retry = retry / 1000.0
+
+    async def _read(self, connection: StreamConnection) -> bytes:
+        if self.idle_timeout is None:
+            return await connection.read_chunk()
+        deadline = self._idle_since + self.idle_timeout
+        with anyio.CancelScope(deadline=deadline) as scope:
+            return await connection.read_chunk()
+        if scope.cancelled_caught:
+            raise StreamError(
+                f"GET {self._path}: no event for {self.idle_timeout:g}s (idle timeout)"
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _accept(self, sse: ServerSentEvent) -> Optional[RunEvent]:
+        """Turn a decoded SSE event into a RunEvent to deliver, or None to skip it."""
+        own_id = sse.id
+        if own_id and own_id in self._delivered_ids:
+            return None
+        event = _to_run_event(sse)
+        kind = event.type
+        if kind == EventType.ERROR:
+            message = event.data.get("message") if isinstance(event.data, dict) else None
+            raise StreamError(
+                f"GET {self._path}: the server reported an error: {message or sse.data}"
+            )
+        if own_id is not None:
+            self.last_event_id = own_id or None
+        if kind == EventType.TIMEOUT:
+            # The API closes streams after 30 minutes; resume right away.
+            self._drop_connection()
+            self._pending.clear()
+            return None
+        if own_id:
+            ids = self._delivered_ids
+            ids[own_id] = None
+            if len(ids) > _DEDUPE_WINDOW:
+                ids.popitem(last=False)
+        self._failures = 0
+        if kind != EventType.HEARTBEAT:
+            self._idle_since = anyio.current_time()
+        if kind in TERMINAL_EVENT_TYPES:
+            self._finished = True
+            self._drop_connection()
+        return event
+
+
+def _to_run_event(sse: ServerSentEvent) -> RunEvent:
+    raw = sse.data
+    try:
+        decoded: Any = _json.loads(raw)
+    except _json.JSONDecodeError:
+        return RunEvent(type=sse.event, data=raw, id=sse.id, raw=raw)
+    if isinstance(decoded, dict):
+        kind = decoded.get("type")
+        if isinstance(kind, str):
+            data = decoded.get("data")
+            if data is None:
+                data = decoded.get("payload")
+            return RunEvent(type=kind, data={} if data is None else data, id=sse.id, raw=raw)
+    return RunEvent(type=sse.event, data=decoded, id=sse.id, raw=raw)

@@ -1,0 +1,493 @@
+"""The one place that talks to aiohttp.
+
+:class:`Transport` owns (or borrows) the ``aiohttp.ClientSession``, builds every request,
+applies the :class:`~crewship_async._retry.RetryPolicy` under one deadline per call, turns
+aiohttp exceptions into :mod:`crewship_async.errors`, and decodes JSON bodies. Event
+streams are opened here too (:meth:`Transport.open_stream`); reading them is the job of
+:mod:`crewship_async._streams`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import aiohttp
+import anyio
+
+from . import _json
+from ._retry import RetryPolicy, parse_retry_after
+from ._version import __version__
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseError,
+    ServiceUnavailableError,
+)
+
+__all__ = ["StreamConnection", "Transport", "make_api_error"]
+
+logger = logging.getLogger("crewship_async")
+
+USER_AGENT = (
+    f"crewship-async/{__version__} "
+    f"python/{sys.version_info.major}.{sys.version_info.minor} "
+    f"aiohttp/{'.'.join(aiohttp.__version__.split('.')[:2])}"
+)
+CONNECT_TIMEOUT = 10.0
+_ERROR_BODY_SNIPPET = 200
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
+}
+
+
+def _describe_body(body: bytes, content_type: str) -> tuple[Any, Optional[str], Optional[str]]:
+    """Decode an error body: ``(body, message, code)``; message/code are None if absent."""
+    try:
+        decoded = _json.loads(body) if body else None
+    except _json.JSONDecodeError:
+        text = body.decode("utf-8", "replace")
+        snippet = " ".join(text.split())[:_ERROR_BODY_SNIPPET]
+        kind = content_type or "no content type"
+        return text, f"non-JSON error body ({kind}): {snippet!r}", None
+    if isinstance(decoded, dict):
+        error = decoded.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+            code = error.get("code")
+            return (
+                decoded,
+                message if isinstance(message, str) else None,
+                code if isinstance(code, str) else None,
+            )
+        if isinstance(error, str):
+            return decoded, error, None
+        message = decoded.get("message")
+        if isinstance(message, str):
+            return decoded, message, None
+    return decoded, None, None
+
+
+def make_api_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    method: str,
+    path: str,
+) -> APIError:
+    """Build the :class:`APIError` subclass for an HTTP error response."""
+    decoded, message, code = _describe_body(body, headers.get("Content-Type", ""))
+    request_id = headers.get("x-request-id")
+    if message is None:
+        message = f"HTTP {status} with no error message"
+    common: dict[str, Any] = {
+        "status_code": status,
+        "method": method,
+        "path": path,
+        "code": code,
+        "body": decoded,
+        "request_id": request_id,
+    }
+    if status == 429:
+        return RateLimitError(message, retry_after=parse_retry_after(headers), **common)
+    cls = _STATUS_ERRORS.get(status)
+    if cls is None:
+        cls = InternalServerError if status >= 500 else APIError
+    return cls(message, **common)
+
+
+class _AttemptFailed(Exception):
+    """Internal: one attempt failed in a way the retry loop may act on."""
+
+    def __init__(self, error: Exception, *, retryable: bool, retry_after: Optional[float]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class StreamConnection:
+    """An open ``text/event-stream`` response: read it with :meth:`read_chunk`, then close.
+
+    Read errors become :class:`APIConnectionError` (the stream layer reconnects on them).
+    """
+
+    __slots__ = ("_method", "_path", "_response")
+
+    def __init__(self, response: aiohttp.ClientResponse, *, method: str, path: str) -> None:
+        self._response = response
+        self._method = method
+        self._path = path
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers."""
+        return self._response.headers
+
+    async def read_chunk(self) -> bytes:
+        """The next body chunk as it arrives (any size, never split into lines); ``b""`` at
+        the end of the body."""
+        try:
+            return await self._response.content.readany()
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"{self._method} {self._path}: event stream connection lost "
+                f"({type(exc).__name__}: {exc})",
+                method=self._method,
+                path=self._path,
+            ) from exc
+
+    def close(self) -> None:
+        """Close the connection now (it is not returned to the pool half-read)."""
+        self._response.close()
+
+
+class Transport:
+    """Sends requests for one client: one session, one retry policy, one deadline per call.
+
+    ``session`` given: borrowed, used as is and never closed. Otherwise a session is made
+    on first use inside the running event loop and closed by :meth:`aclose`. A transport is
+    bound to the loop of its first request; using it from another loop raises
+    :class:`ClientClosedError` instead of hanging.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout: Optional[float],
+        retry_policy: RetryPolicy,
+        max_connections: int,
+        default_headers: Mapping[str, str],
+        session: Optional[aiohttp.ClientSession] = None,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.retry_policy = retry_policy
+        self.max_connections = max_connections
+        self._session = session
+        self._owns_session = session is None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._closed = False
+        common = {"User-Agent": USER_AGENT, "Accept": "application/json", **default_headers}
+        self._anonymous_headers = common
+        self._headers = {**common, "Authorization": f"Bearer {api_key}"}
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._anonymous_json_headers = {**common, "Content-Type": "application/json"}
+        self._stream_headers = {
+            **self._headers,
+            "Accept": "text/event-stream",
+            "Cache-Control": "no-store",
+        }
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a crewship_async transport holds an API key and cannot be pickled")
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session, created on first use inside the running loop.
+
+        Raises :class:`ClientClosedError` after :meth:`aclose`, when the borrowed session was
+        closed, or when called from a loop other than the first one.
+        """
+        if self._closed:
+            raise ClientClosedError("this AsyncCrewship client is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise ClientClosedError(
+                "this AsyncCrewship client is bound to the event loop it was first used in; "
+                "create one client per event loop"
+            )
+        session = self._session
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300
+            )
+            session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+            self._session = session
+        elif session.closed:
+            raise ClientClosedError("the aiohttp session given to AsyncCrewship is closed")
+        return session
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def _deadline(self, timeout: Optional[float]) -> Optional[float]:
+        value = self.timeout if timeout is None else timeout
+        if value is None:
+            return None
+        return asyncio.get_running_loop().time() + value
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Optional[Mapping[str, Any]] = None,
+        json: Any = None,
+        send_json: bool = False,
+        timeout: Optional[float] = None,
+        authenticated: bool = True,
+        display_path: Optional[str] = None,
+    ) -> Any:
+        """Send one API call (with retries) and return its decoded JSON body.
+
+        ``path`` is appended to the base URL (ids already encoded). ``json`` is sent as the
+        body when ``send_json`` is true or ``json`` is not None; it is encoded before the
+        first attempt, so a value JSON cannot hold raises ``TypeError`` and nothing is sent.
+        A 204 or empty body gives ``None``. ``timeout`` overrides the client's deadline for
+        this call across all attempts. ``display_path`` replaces ``path`` in logs and errors
+        (used to keep a webhook token out of them).
+
+        Raises :class:`APIError` subclasses for HTTP errors, :class:`APIConnectionError` /
+        :class:`APITimeoutError` when no response could be had, :class:`ResponseError` for a
+        2xx body that is not JSON.
+        """
+        shown = path if display_path is None else display_path
+        body: Optional[bytes] = None
+        if send_json or json is not None:
+            try:
+                body = _json.dumps(json)
+            except TypeError as exc:
+                raise TypeError(
+                    f"{method} {shown}: the request body is not JSON-serialisable: {exc}"
+                ) from None
+            headers = self._json_headers if authenticated else self._anonymous_json_headers
+        else:
+            headers = self._headers if authenticated else self._anonymous_headers
+        url = self.base_url + path
+        deadline = self._deadline(timeout)
+        session = self.session()
+        policy = self.retry_policy
+        loop = asyncio.get_running_loop()
+        retry_number = 0
+        while True:
+            started = loop.time()
+            try:
+                return await self._attempt(
+                    session, method, url, shown, params, body, headers, deadline, started
+                )
+            except _AttemptFailed as failure:
+                error = failure.error
+                if not failure.retryable or retry_number >= policy.max_retries:
+                    raise error from failure.__cause__
+                delay = policy.delay_for(retry_number, failure.retry_after)
+                if delay is None or (deadline is not None and loop.time() + delay >= deadline):
+                    raise error from failure.__cause__
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "%s %s: retry %d/%d in %.2fs after %s",
+                        method,
+                        shown,
+                        retry_number + 1,
+                        policy.max_retries,
+                        delay,
+                        type(error).__name__,
+                    )
+                retry_number += 1
+                await anyio.sleep(delay)
+
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        shown: str,
+        params: Optional[Mapping[str, Any]],
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        deadline: Optional[float],
+        started: float,
+    ) -> Any:
+        remaining = None if deadline is None else deadline - started
+        if remaining is not None and remaining <= 0:
+            raise APITimeoutError(
+                f"{method} {shown}: the call's deadline passed", method=method, path=shown
+            )
+        client_timeout = aiohttp.ClientTimeout(
+            total=remaining,
+            sock_connect=CONNECT_TIMEOUT if remaining is None else min(CONNECT_TIMEOUT, remaining),
+        )
+        try:
+            async with session.request(
+                method,
+                url,
+                params=params,
+                data=body,
+                headers=headers,
+                timeout=client_timeout,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                raw = await response.read()
+                response_headers = response.headers
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise _AttemptFailed(
+                self._connection_error(exc, method, shown, "TLS certificate check failed"),
+                retryable=False,
+                retry_after=None,
+            ) from exc
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # The request never left this process: sending it again cannot duplicate it.
+            raise self._failed_without_response(exc, method, shown, deadline, sent=False) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise self._failed_without_response(exc, method, shown, deadline, sent=True) from exc
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d in %.3fs",
+                method,
+                shown,
+                status,
+                asyncio.get_running_loop().time() - started,
+            )
+        if status < 300:
+            if status == 204 or not raw:
+                return None
+            try:
+                return _json.loads(raw)
+            except _json.JSONDecodeError:
+                snippet = raw[:_ERROR_BODY_SNIPPET].decode("utf-8", "replace")
+                raise ResponseError(
+                    f"{method} {shown} -> {status}: the body is not JSON "
+                    f"({response_headers.get('Content-Type', 'no content type')}): {snippet!r}",
+                    method=method,
+                    path=shown,
+                ) from None
+        error = make_api_error(status, response_headers, raw, method=method, path=shown)
+        retryable = self.retry_policy.retries_status(method, status)
+        retry_after = parse_retry_after(response_headers) if status in (429, 503) else None
+        raise _AttemptFailed(error, retryable=retryable, retry_after=retry_after)
+
+    def _connection_error(
+        self, exc: BaseException, method: str, shown: str, what: str
+    ) -> APIConnectionError:
+        return APIConnectionError(
+            f"{method} {shown}: {what} ({type(exc).__name__}: {exc})", method=method, path=shown
+        )
+
+    def _failed_without_response(
+        self,
+        exc: BaseException,
+        method: str,
+        shown: str,
+        deadline: Optional[float],
+        *,
+        sent: bool,
+    ) -> _AttemptFailed:
+        timed_out = isinstance(exc, asyncio.TimeoutError)
+        if timed_out and deadline is not None and asyncio.get_running_loop().time() >= deadline:
+            error: APIConnectionError = APITimeoutError(
+                f"{method} {shown}: no response before the call's deadline"
+                + (self._maybe_applied(method) if sent else ""),
+                method=method,
+                path=shown,
+            )
+            return _AttemptFailed(error, retryable=False, retry_after=None)
+        retryable = self.retry_policy.retries_connection_error(method, request_sent=sent)
+        what = "could not connect" if not sent else "the connection failed before a response"
+        message = f"{method} {shown}: {what} ({type(exc).__name__}: {exc})"
+        if sent and not retryable:
+            message += self._maybe_applied(method)
+        cls = APITimeoutError if timed_out else APIConnectionError
+        return _AttemptFailed(
+            cls(message, method=method, path=shown), retryable=retryable, retry_after=None
+        )
+
+    @staticmethod
+    def _maybe_applied(method: str) -> str:
+        if method in ("GET", "HEAD"):
+            return ""
+        return (
+            "; the request may have reached the server, so it may or may not have taken "
+            "effect (for a run: it may or may not exist). It was not sent again."
+        )
+
+    async def open_stream(
+        self,
+        path: str,
+        *,
+        last_event_id: Optional[str] = None,
+        connect_timeout: Optional[float] = None,
+    ) -> StreamConnection:
+        """Open one ``GET`` event-stream connection (a single attempt, no retries).
+
+        ``last_event_id`` is sent as ``Last-Event-ID`` when non-empty. ``connect_timeout``
+        bounds the time until the response headers arrive. Raises :class:`APIError` for an
+        HTTP error status (the body is read and the connection released),
+        :class:`APIConnectionError`/:class:`APITimeoutError` when no response came, and
+        :class:`ResponseError` when the response is not ``text/event-stream``.
+        """
+        session = self.session()
+        headers = self._stream_headers
+        if last_event_id:
+            headers = {**headers, "Last-Event-ID": last_event_id}
+        limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=limit, connect=limit)
+        method = "GET"
+        try:
+            with anyio.fail_after(limit * 3):
+                response = await session.get(
+                    self.base_url + path,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+        except TimeoutError as exc:
+            if not isinstance(exc, aiohttp.ClientError):
+                raise APITimeoutError(
+                    f"GET {path}: no response headers within {limit * 3:.1f}s",
+                    method=method,
+                    path=path,
+                ) from exc
+            raise self._connection_error(exc, method, path, "could not open the stream") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise self._connection_error(exc, method, path, "could not open the stream") from exc
+        try:
+            if response.status >= 300:
+                raw = await response.read()
+                raise make_api_error(
+                    response.status, response.headers, raw, method=method, path=path
+                )
+            content_type = response.headers.get("Content-Type", "")
+            if not content_type.startswith("text/event-stream"):
+                raise ResponseError(
+                    f"GET {path} -> {response.status}: expected text/event-stream, "
+                    f"got {content_type or 'no content type'}",
+                    method=method,
+                    path=path,
+                )
+        except BaseException:
+            response.close()
+            raise
+        return StreamConnection(response, method=method, path=path)

@@ -1,0 +1,27 @@
+"""The data the API returns, as frozen attrs classes."""
+
+from .events import TERMINAL_EVENT_TYPES, EventType, RunEvent
+from .runs import (
+    TERMINAL_RUN_STATUSES,
+    CancelResult,
+    Environment,
+    Run,
+    RunCreated,
+    RunOutcome,
+    RunRequest,
+    RunStatus,
+)
+
+__all__ = [
+    "TERMINAL_EVENT_TYPES",
+    "TERMINAL_RUN_STATUSES",
+    "CancelResult",
+    "Environment",
+    "EventType",
+    "Run",
+    "RunCreated",
+    "RunEvent",
+    "RunOutcome",
+    "RunRequest",
+    "RunStatus",
+]

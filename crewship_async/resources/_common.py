@@ -1,0 +1,64 @@
+"""Argument checks and request-building helpers shared by the resources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+from urllib.parse import quote
+
+__all__ = [
+    "ENVIRONMENTS",
+    "check_environment",
+    "check_json_object",
+    "check_optional_str",
+    "segment",
+]
+
+ENVIRONMENTS = frozenset({"production", "staging"})
+
+
+def segment(name: str, value: object) -> str:
+    """``value`` percent-encoded as one URL path segment.
+
+    Raises ``TypeError`` for a non-string and ``ValueError`` for ``""``, ``"."`` and
+    ``".."`` (which would name another path), naming the argument ``name``.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if value in ("", ".", ".."):
+        raise ValueError(f"{name} must be a non-empty id other than '.' and '..', got {value!r}")
+    return quote(value, safe="")
+
+
+def check_environment(value: object) -> str:
+    """Return ``value`` if it is ``"production"`` or ``"staging"``, else raise ``ValueError``."""
+    if isinstance(value, str) and value in ENVIRONMENTS:
+        return str(value)
+    raise ValueError(f"environment must be 'production' or 'staging', got {value!r}")
+
+
+def check_json_object(name: str, value: object) -> Optional[Mapping[str, Any]]:
+    """Return ``value`` if it is ``None`` or a mapping with string keys, else raise ``TypeError``.
+
+    JSON-serialisability of the values is checked when the body is encoded, before any
+    request is sent.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping (a JSON object), got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise TypeError(f"{name} keys must be strings, got {key!r}")
+    return value
+
+
+def check_optional_str(name: str, value: object) -> Optional[str]:
+    """Return ``value`` if it is ``None`` or a non-empty string, else raise."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value

@@ -1,0 +1,184 @@
+"""``client.runs``: create, inspect, cancel, stream and wait for runs."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import anyio
+
+from .._convert import structure, structure_list
+from .._pagination import AsyncPager, validate_page_size
+from .._streams import EventStream
+from .._transport import Transport
+from ..errors import APIConnectionError, APIError, APITimeoutError, ResponseError, StreamError
+from ..models.runs import CancelResult, Run, RunCreated
+from ._common import check_environment, check_json_object, check_optional_str, segment
+
+__all__ = ["Runs"]
+
+logger = logging.getLogger("crewship_async")
+
+_MAX_POLL_INTERVAL = 15.0
+
+
+class Runs:
+    """Operations on runs. Reached as ``client.runs``."""
+
+    def __init__(self, transport: Transport, *, idle_timeout: Optional[float]) -> None:
+        self._transport = transport
+        self._idle_timeout = idle_timeout
+
+    def _body(self, deployment_id: object, input: object, environment: object) -> dict[str, Any]:
+        check_optional_str("deployment_id", deployment_id)
+        if deployment_id is None:
+            raise ValueError("deployment_id is required")
+        body: dict[str, Any] = {
+            "deployment_id": deployment_id,
+            "environment": check_environment(environment),
+        }
+        payload = check_json_object("input", input)
+        if payload is not None:
+            body["input"] = payload
+        return body
+
+    async def create(
+        self,
+        deployment_id: str,
+        *,
+        input: Optional[Mapping[str, Any]] = None,
+        environment: str = "production",
+        timeout: Optional[float] = None,
+    ) -> RunCreated:
+        """Start a run of ``deployment_id`` (``POST /v1/runs``) and return its ids.
+
+        The run executes asynchronously; follow it with :meth:`stream` or :meth:`wait`.
+        Raises ``ValueError``/``TypeError`` before sending anything for an empty id, an
+        environment other than production/staging, or an input that is not a JSON object.
+        A POST whose connection failed after sending is never replayed: that raises
+        :class:`APIConnectionError` saying the run may or may not exist.
+        """
+        body = self._body(deployment_id, input, environment)
+        data = await self._transport.request("POST", "/v1/runs", json=body, timeout=timeout)
+        return structure(data, RunCreated, method="POST", path="/v1/runs")
+
+    async def get(self, run_id: str, *, timeout: Optional[float] = None) -> Run:
+        """The run's current state (``GET /v1/runs/{id}``); :class:`NotFoundError` if unknown."""
+        path = f"/v1/runs/{segment('run_id', run_id)}"
+        data = await self._transport.request("GET", path, timeout=timeout)
+        return structure(data, Run, method="GET", path=path)
+
+    def list(
+        self,
+        deployment_id: Optional[str] = None,
+        status: Optional[str] = None,
+        *,
+        limit: int = 20,
+        max_items: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> AsyncPager[Run]:
+        """Runs, newest first, filtered by deployment and status (``GET /v1/runs``).
+
+        Returns an :class:`AsyncPager` that fetches pages of ``limit`` lazily as it is
+        iterated; ``max_items`` stops early. Arguments are checked here, before any request.
+        """
+        check_optional_str("deployment_id", deployment_id)
+        check_optional_str("status", status)
+        validate_page_size(limit)
+        base: dict[str, Any] = {}
+        if deployment_id is not None:
+            base["deployment_id"] = deployment_id
+        if status is not None:
+            base["status"] = str(status)
+
+        async def fetch(offset: int, size: int) -> list[Run]:
+            params = {**base, "limit": size, "offset": offset}
+            data = await self._transport.request("GET", "/v1/runs", params=params, timeout=timeout)
+            return structure_list(data, "runs", Run, method="GET", path="/v1/runs")
+
+        return AsyncPager(fetch, page_size=limit, max_items=max_items)
+
+    async def cancel(self, run_id: str, *, timeout: Optional[float] = None) -> CancelResult:
+        """Cancel a pending or running run (``POST /v1/runs/{id}/cancel``).
+
+        A run that already finished gives :class:`BadRequestError` (the API's answer).
+        """
+        path = f"/v1/runs/{segment('run_id', run_id)}/cancel"
+        data = await self._transport.request("POST", path, timeout=timeout)
+        return structure(data, CancelResult, method="POST", path=path)
+
+    def stream(
+        self,
+        run_id: str,
+        *,
+        last_event_id: Optional[str] = None,
+        idle_timeout: Optional[float] = None,
+        max_reconnects: int = 5,
+    ) -> EventStream:
+        """The run's events as an :class:`EventStream` (``GET /v1/runs/{id}/events``).
+
+        Use as ``async with client.runs.stream(run_id) as events: async for event in
+        events``. ``last_event_id`` resumes after that event. ``idle_timeout`` (seconds
+        without a delivered event before :class:`StreamError`) defaults to the client's;
+        ``math.inf`` disables it. See :class:`EventStream` for reconnects and errors.
+        """
+        path = f"/v1/runs/{segment('run_id', run_id)}/events"
+        check_optional_str("last_event_id", last_event_id)
+        idle = self._idle_timeout if idle_timeout is None else idle_timeout
+        if idle is not None and math.isinf(idle):
+            idle = None
+        return EventStream(
+            self._transport,
+            path,
+            last_event_id=last_event_id,
+            idle_timeout=idle,
+            max_reconnects=max_reconnects,
+        )
+
+    async def wait(
+        self, run_id: str, *, timeout: Optional[float] = None, poll_interval: float = 2.0
+    ) -> Run:
+        """Wait until the run is terminal and return it, whatever its status.
+
+        Follows the event stream; when the stream cannot be had or ends without a terminal
+        state, polls ``GET /v1/runs/{id}`` every ``poll_interval`` seconds, growing with
+        jitter up to 15 s. Past ``timeout`` seconds (``None``: no limit) raises
+        :class:`APITimeoutError`. :class:`NotFoundError` and other client errors propagate.
+        """
+        segment("run_id", run_id)
+        if not (poll_interval > 0 and math.isfinite(poll_interval)):
+            raise ValueError(f"poll_interval must be a finite number > 0, got {poll_interval!r}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 or None, got {timeout!r}")
+        with anyio.move_on_after(math.inf if timeout is None else timeout):
+            return await self._wait(run_id, poll_interval)
+        path = f"/v1/runs/{segment('run_id', run_id)}"
+        raise APITimeoutError(
+            f"GET {path}: run {run_id} did not finish within {timeout:g}s", method="GET", path=path
+        )
+
+    async def _wait(self, run_id: str, poll_interval: float) -> Run:
+        run = await self.get(run_id)
+        if run.is_terminal:
+            return run
+        try:
+            async with self.stream(run_id) as events:
+                async for event in events:
+                    if event.is_terminal:
+                        break
+        except (StreamError, APIConnectionError, ResponseError) as exc:
+            logger.debug("runs.wait(%s): stream unavailable (%s); polling", run_id, exc)
+        except APIError as exc:
+            if exc.status_code < 500 and exc.status_code != 429:
+                raise
+            logger.debug("runs.wait(%s): stream unavailable (%s); polling", run_id, exc)
+        interval = poll_interval
+        while True:
+            run = await self.get(run_id)
+            if run.is_terminal:
+                return run
+            await anyio.sleep(interval * random.uniform(0.8, 1.2))
+            interval = min(interval * 1.5, max(poll_interval, _MAX_POLL_INTERVAL))
