@@ -10,7 +10,8 @@ WHATWG HTML standard, section "Server-sent events" (event stream parsing and int
 * a blank line dispatches the pending event, a line starting with ``:`` is a comment;
 * ``field:value`` splits at the first colon and one leading space of the value is removed;
 * ``event``, ``data``, ``id`` and ``retry`` are interpreted as the standard says, any other
-  field is ignored;
+  field is ignored (one bound the standard leaves open: a ``retry`` value above
+  2**64 - 1 ms is ignored);
 * an event not terminated by a blank line when the stream ends is discarded.
 
 The decoder does no I/O: the caller reads bytes from wherever they come from and passes
@@ -19,7 +20,7 @@ them to :meth:`SSEDecoder.feed`.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, NoReturn, Optional
 
 from .errors import StreamError
 
@@ -34,8 +35,8 @@ DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 """Default cap, in bytes, on the size of one event (16 MiB)."""
 
 _BOM = b"\xef\xbb\xbf"
-# Reconnection times that do not fit an unsigned 64-bit integer are ignored, as browsers
-# do; this also keeps int() away from Python's limit on the length of digit strings.
+# The standard puts no bound on retry values. Capping them at 2**64 - 1 keeps absurd delays
+# out and int() clear of Python's limit on the length of digit strings (ValueError).
 _MAX_RETRY = 2**64 - 1
 _MAX_RETRY_DIGITS = len(str(_MAX_RETRY))
 
@@ -97,10 +98,11 @@ class SSEDecoder:
     completes. Call :meth:`close` when the body ends: the unterminated tail, if any, is
     discarded as the standard requires.
 
-    ``max_event_size`` caps the bytes of one event: the decoded-to-be data buffer (each
-    ``data`` value plus one LF) plus the bytes of the line still waiting for its line end.
-    Going past it raises :class:`EventTooLargeError`, which also bounds a line that never
-    ends. It must be a positive integer, else ``ValueError`` is raised.
+    ``max_event_size`` caps the bytes of one event: its data buffer (the raw bytes of each
+    ``data`` value plus one LF per ``data`` line) plus the bytes of the line still waiting
+    for its line end. Going past it raises :class:`EventTooLargeError`, so a line that
+    never ends cannot grow without bound either. It must be at least 1, else
+    ``ValueError`` is raised.
 
     A new stream (a reconnection) needs a new decoder: per the standard every stream
     starts with an empty last event ID buffer.
@@ -204,7 +206,8 @@ class SSEDecoder:
                 chunk = chunk[1:]
                 if not chunk:
                     return []
-        if 13 in chunk:  # CR
+        # Byte membership tests use int operands (13 is CR): much faster than b"\r".
+        if 13 in chunk:
             # A CR ends a line at once; an LF right after it, even in the next chunk,
             # belongs to the same line end.
             self._skip_lf = chunk[-1] == 0x0D
@@ -251,7 +254,7 @@ class SSEDecoder:
         self._block_id = None
         self._block_retry = None
 
-    def _fail(self, events: list[ServerSentEvent]) -> None:
+    def _fail(self, events: list[ServerSentEvent]) -> NoReturn:
         self.close()
         raise EventTooLargeError(self._max_event_size, events)
 
@@ -259,6 +262,7 @@ class SSEDecoder:
         """Interpret complete lines (without their line ends) and return the dispatched events."""
         events: list[ServerSentEvent] = []
         append = events.append
+        # Building the tuple directly skips the NamedTuple's Python-level __new__.
         new_event = tuple.__new__
         cls = ServerSentEvent
         data = self._data
