@@ -87,8 +87,6 @@ def parse_columns(raw: Any) -> list[Column]:
 
 
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, (int, float)):
