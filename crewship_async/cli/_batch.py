@@ -1,0 +1,309 @@
+"""``batch``: one run per input line, every outcome recorded, resumable (see ``HELP``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from typing import IO, Any, Optional
+
+from .. import AsyncCrewship, RunRequest
+from ..errors import APIError
+from ._args import open_input, positive_float, positive_int
+from ._errors import CLIError, UsageError
+from ._output import Output, dumps_line
+from ._progress import ProgressReporter, choose_mode
+
+__all__ = ["load_done", "register"]
+
+HELP = """\
+Trigger one run of DEPLOYMENT_ID per input line, with bounded concurrency and a live
+progress bar.
+
+Input: one JSON object per line, the run's input; blank lines are skipped. The index of
+an input is its 0-based line number, so it stays the same from one attempt to the next.
+
+Output: one JSON line per outcome, written and flushed as soon as its request finishes:
+
+    {"index": 0, "input": {...}, "run_id": "run_...", "status": "running"}
+    {"index": 1, "input": {...}, "error": "POST /v1/runs -> 400: ...", "error_type": ...}
+
+--resume reads the output file, skips every index already recorded there (failed ones
+included) and appends the rest. A last line cut short by a kill is removed and its input
+sent again; an input with a complete line is never sent twice.
+
+At most once, with one caveat: a request still in flight when the batch was interrupted
+or killed may have created its run without its line being written, and --resume sends
+that input again. At most --concurrency inputs can be affected. The API has no
+idempotency key that would close this gap.
+"""
+
+
+def register(commands: Any, parent: argparse.ArgumentParser) -> None:
+    """Add the ``batch`` command."""
+    batch = commands.add_parser(
+        "batch",
+        parents=[parent],
+        help="trigger one run per line of a JSON lines file",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch.add_argument("deployment_id", metavar="DEPLOYMENT_ID")
+    batch.add_argument("inputs", metavar="INPUTS", help="JSON lines file of run inputs, or -")
+    batch.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write outcomes here (default: stdout); needed for --resume",
+    )
+    batch.add_argument(
+        "--concurrency", type=positive_int, default=64, help="requests in flight at most (64)"
+    )
+    batch.add_argument("--environment", choices=("production", "staging"), default="production")
+    batch.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the inputs already recorded in --output and append the rest",
+    )
+    batch.add_argument(
+        "--ordered",
+        action="store_true",
+        help="write outcomes in input order (malformed lines are recorded as they are read)",
+    )
+    batch.add_argument("--fail-fast", action="store_true", help="stop at the first failed request")
+    batch.add_argument(
+        "--progress-interval",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between plain progress lines when stderr is not a terminal (2)",
+    )
+    # Plain lines when rich is missing: only the live bar on a terminal needs it.
+    batch.set_defaults(handler=run_batch, need_rich=False)
+
+
+def load_done(path: str) -> tuple[set[int], bool]:
+    """The indices recorded in the output file ``path``; repairs a cut-short last line.
+
+    Returns ``(indices, repaired)``. Every line that ends with a newline must be a JSON
+    object with an integer ``index`` (else :class:`UsageError`). A last line without a
+    newline was cut short by a kill: it is removed (its index will be sent again), unless
+    it is a complete record, which is kept and given its newline.
+    """
+    done: set[int] = set()
+    good_end = 0
+    tail = b""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                tail = raw
+                break
+            good_end += len(raw)
+            if not raw.strip():
+                continue
+            index = _record_index(raw)
+            if index is None:
+                raise UsageError(
+                    f"{path} line {number} is not a batch outcome; fix it, or choose "
+                    "another --output"
+                )
+            done.add(index)
+    if not tail:
+        return done, False
+    index = _record_index(tail)
+    with open(path, "r+b") as handle:
+        if index is not None:
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\n")
+            done.add(index)
+        else:
+            handle.truncate(good_end)
+    return done, True
+
+
+def _record_index(raw: bytes) -> Optional[int]:
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    index = record.get("index")
+    if isinstance(index, bool) or not isinstance(index, int):
+        return None
+    return index
+
+
+def _count_inputs(path: str) -> Optional[int]:
+    if path == "-":
+        return None
+    with open_input(path) as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _error_text(error: BaseException) -> str:
+    return " ".join((str(error) or type(error).__name__).splitlines())
+
+
+class _Batch:
+    """One execution of ``batch``: reads inputs, records outcomes, counts."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        sink: IO[str],
+        progress: ProgressReporter,
+        done: set[int],
+    ) -> None:
+        self.args = args
+        self.sink = sink
+        self.progress = progress
+        self.done = done
+        self.skipped = 0
+        self.created = 0
+        self.failed = 0
+        self.written = 0
+        self.pending: dict[int, tuple[int, Any]] = {}
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.sink.write(dumps_line(record) + "\n")
+        self.sink.flush()
+        self.written += 1
+        ok = "error" not in record
+        if ok:
+            self.created += 1
+        else:
+            self.failed += 1
+        self.progress.advance(ok)
+
+    def requests(self, handle: IO[str]) -> Iterator[RunRequest]:
+        """The run requests of the input lines not done yet, in order."""
+        sequence = 0
+        for index, line in enumerate(handle):
+            if not line.strip():
+                continue
+            if index in self.done:
+                self.skipped += 1
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                self.write({"index": index, "input": None, "error": f"not valid JSON: {exc}"})
+                continue
+            if not isinstance(value, dict):
+                self.write(
+                    {
+                        "index": index,
+                        "input": value,
+                        "error": f"the input must be a JSON object, got {type(value).__name__}",
+                    }
+                )
+                continue
+            self.pending[sequence] = (index, value)
+            sequence += 1
+            yield RunRequest(self.args.deployment_id, value, self.args.environment)
+
+    async def run(self, client: AsyncCrewship, handle: IO[str]) -> None:
+        fanout = client.runs.create_many(
+            self.requests(handle),
+            concurrency=self.args.concurrency,
+            ordered=self.args.ordered,
+            fail_fast=self.args.fail_fast,
+        )
+        async with fanout as outcomes:
+            async for outcome in outcomes:
+                index, value = self.pending.pop(outcome.index)
+                record: dict[str, Any] = {"index": index, "input": value}
+                if outcome.run is not None:
+                    record["run_id"] = outcome.run.run_id
+                    record["status"] = outcome.run.status
+                else:
+                    error = outcome.error
+                    assert error is not None
+                    record["error"] = _error_text(error)
+                    record["error_type"] = type(error).__name__
+                    if isinstance(error, APIError):
+                        record["status_code"] = error.status_code
+                self.write(record)
+
+    def summary(self, elapsed: float) -> dict[str, Any]:
+        return {
+            "summary": True,
+            "created": self.created,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "elapsed_seconds": round(elapsed, 3),
+            "runs_per_second": round(self.written / elapsed, 1) if elapsed > 0 else 0.0,
+            "output": self.args.output or "-",
+        }
+
+
+def _open_sink(args: argparse.Namespace, out: Output) -> tuple[IO[str], set[int], bool]:
+    """The stream outcomes go to, the indices already done, and whether to close it."""
+    path = args.output
+    if path is None or path == "-":
+        if args.resume:
+            raise UsageError("--resume needs --output FILE (the results of the earlier attempt)")
+        return out.stdout, set(), False
+    done: set[int] = set()
+    exists = os.path.isfile(path) and os.path.getsize(path) > 0
+    if exists and not args.resume:
+        raise UsageError(
+            f"{path} already holds results: pass --resume to continue that batch "
+            "(inputs already recorded are skipped), or choose another --output"
+        )
+    if exists:
+        done, repaired = load_done(path)
+        if repaired:
+            out.note(f"note: the last line of {path} was cut short; that input is retried")
+    try:
+        sink = open(path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return sink, done, True
+
+
+async def run_batch(client: AsyncCrewship, args: argparse.Namespace, out: Output) -> int:
+    """``batch``: see :data:`HELP`."""
+    RunRequest(args.deployment_id, None, args.environment)  # reject a bad id up front
+    total = _count_inputs(args.inputs)
+    sink, done, close_sink = _open_sink(args, out)
+    to_stdout = not close_sink
+    summary_stream = out.stderr if to_stdout else out.stdout
+    if total is not None:
+        total = max(total - len(done), 0)
+    mode = choose_mode(json_mode=out.json_mode, stream=out.stderr)
+    progress = ProgressReporter(
+        "runs", total, mode=mode, stream=out.stderr, interval=args.progress_interval
+    )
+    batch = _Batch(args, sink, progress, done)
+    try:
+        with open_input(args.inputs) as handle, progress:
+            await batch.run(client, handle)
+    except (Exception, asyncio.CancelledError):
+        if args.output not in (None, "-"):
+            out.note(
+                f"stopped after {batch.written} outcomes; run the same command with --resume "
+                "to send the inputs not recorded yet (a request in flight when it stopped "
+                "may have created a run that is not recorded)"
+            )
+        raise
+    finally:
+        if close_sink:
+            sink.close()
+    summary = batch.summary(progress.elapsed)
+    if out.json_mode:
+        summary_stream.write(dumps_line(summary) + "\n")
+    else:
+        where = "" if to_stdout else f" -> {args.output}"
+        summary_stream.write(
+            f"batch done in {summary['elapsed_seconds']:.1f}s: {batch.created} created, "
+            f"{batch.failed} failed, {batch.skipped} skipped (already recorded), "
+            f"{summary['runs_per_second']}/s{where}\n"
+        )
+    summary_stream.flush()
+    if batch.failed:
+        raise CLIError(f"{batch.failed} of {batch.written} inputs failed; see the error lines")
+    return 0

@@ -1,0 +1,17 @@
+"""The CLI's own errors: each carries the exit code it ends the command with."""
+
+from __future__ import annotations
+
+__all__ = ["CLIError", "UsageError"]
+
+
+class CLIError(Exception):
+    """A failure the CLI reports as one ``error: ...`` line on stderr; exit code 1."""
+
+    exit_code = 1
+
+
+class UsageError(CLIError):
+    """A bad argument the parser could not catch (malformed JSON, a bad column spec); exit 2."""
+
+    exit_code = 2
