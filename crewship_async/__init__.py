@@ -26,14 +26,22 @@ from .errors import (
 )
 from .models import (
     CancelResult,
+    Checkpoint,
+    Column,
     Environment,
     EventType,
+    Row,
+    RowMeta,
     Run,
     RunCreated,
     RunEvent,
     RunOutcome,
     RunRequest,
     RunStatus,
+    Table,
+    Thread,
+    ThreadRunResult,
+    ThreadStatus,
 )
 
 __all__ = [
@@ -45,7 +53,9 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CancelResult",
+    "Checkpoint",
     "ClientClosedError",
+    "Column",
     "ConflictError",
     "CrewshipError",
     "Environment",
@@ -58,6 +68,8 @@ __all__ = [
     "RateLimitError",
     "ResponseError",
     "RetryPolicy",
+    "Row",
+    "RowMeta",
     "Run",
     "RunCreated",
     "RunEvent",
@@ -66,6 +78,10 @@ __all__ = [
     "RunStatus",
     "ServiceUnavailableError",
     "StreamError",
+    "Table",
+    "Thread",
     "ThreadBusyError",
+    "ThreadRunResult",
+    "ThreadStatus",
     "__version__",
 ]

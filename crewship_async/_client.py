@@ -15,6 +15,9 @@ from ._streams import DEFAULT_IDLE_TIMEOUT
 from ._transport import Transport
 from .errors import CrewshipError
 from .resources.runs import Runs
+from .resources.tables import Tables
+from .resources.threads import Threads
+from .resources.webhooks import Webhooks
 
 if TYPE_CHECKING:
     import aiohttp
@@ -140,6 +143,9 @@ class AsyncCrewship:
             session=session,
         )
         self.runs = Runs(self._transport, idle_timeout=idle_timeout)
+        self.threads = Threads(self._transport, runs=self.runs)
+        self.tables = Tables(self._transport)
+        self.webhooks = Webhooks(self._transport)
 
     def __repr__(self) -> str:
         state = " closed" if self._transport.closed else ""

@@ -16,7 +16,6 @@ first use, by cattrs (``make_dict_structure_fn``) and wrapped so that:
 from __future__ import annotations
 
 import enum
-import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional, TypeVar, Union, get_args, get_origin
@@ -33,7 +32,6 @@ T = TypeVar("T")
 
 converter = cattrs.Converter(detailed_validation=False)
 _EMPTY: Mapping[str, Any] = {}
-_NEEDS_Z_FIX = sys.version_info < (3, 11)
 
 
 def parse_datetime(value: Any) -> datetime:
@@ -42,7 +40,9 @@ def parse_datetime(value: Any) -> datetime:
         moment = value
     elif isinstance(value, str):
         text = value
-        if _NEEDS_Z_FIX and text.endswith(("Z", "z")):  # pragma: no cover - Python < 3.11
+        if text.endswith(("Z", "z")):
+            # RFC 3339 allows a lower-case "z", which fromisoformat refuses (and before
+            # Python 3.11 it refuses "Z" too).
             text = text[:-1] + "+00:00"
         moment = datetime.fromisoformat(text)
     else:
@@ -135,8 +135,11 @@ def _make_model_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
         f.name: override(rename=_key_of(f)) for f in fields if _key_of(f) != f.name
     }
     options["_cattrs_forbid_extra_keys"] = False
-    base = make_dict_structure_fn(cls, converter, **options)
     has_extra = "extra" in attrs.fields_dict(cls)
+    if has_extra:
+        # ``extra`` is filled below; a JSON key named "extra" is an unknown field like any.
+        options["extra"] = override(omit=True)
+    base = make_dict_structure_fn(cls, converter, **options)
 
     def hook(data: Any, _: Any) -> Any:
         if not isinstance(data, dict):
@@ -154,13 +157,19 @@ converter.register_structure_hook_factory(
 )
 
 
+def _model_of(tp: Any) -> Optional[type[Any]]:
+    """The attrs class of ``tp`` or ``Optional[tp]``, else None."""
+    if get_origin(tp) is Union:
+        args = [arg for arg in get_args(tp) if arg is not type(None)]
+        tp = args[0] if len(args) == 1 else None
+    return tp if isinstance(tp, type) and attrs.has(tp) else None
+
+
 def _explain(data: Any, cls: type[Any]) -> tuple[Optional[str], str]:
     """Find the field of ``cls`` that ``data`` fails on (slow path, errors only)."""
     if not isinstance(data, dict):
         return None, f"expected a JSON object, got {type(data).__name__}"
-    for field in attrs.fields(cls):
-        if field.name == "extra":
-            continue
+    for field in [f for f in attrs.fields(cls) if f.name != "extra"]:
         key = _key_of(field)
         if key not in data:
             if field.default is attrs.NOTHING:
@@ -170,8 +179,9 @@ def _explain(data: Any, cls: type[Any]) -> tuple[Optional[str], str]:
             converter.structure(data[key], field.type)
         except Exception as exc:
             inner_field, reason = (None, str(exc))
-            if field.type is not None and attrs.has(field.type):
-                inner_field, reason = _explain(data[key], field.type)
+            model = _model_of(field.type)
+            if model is not None and data[key] is not None:
+                inner_field, reason = _explain(data[key], model)
             name = key if inner_field is None else f"{key}.{inner_field}"
             return name, reason or type(exc).__name__
     return None, "unexpected shape"  # pragma: no cover - hook and explanation disagree

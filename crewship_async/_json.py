@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Callable
 
 __all__ = ["JSONDecodeError", "dumps", "loads"]
@@ -27,9 +28,27 @@ if _orjson is not None:
     def dumps(value: Any) -> bytes:
         """Encode ``value`` as compact UTF-8 JSON (non-str keys and NaN are refused)."""
         try:
-            return _orjson.dumps(value)  # type: ignore[no-any-return]
+            encoded: bytes = _orjson.dumps(value)
         except _orjson.JSONEncodeError as exc:
             raise TypeError(str(exc)) from exc
+        # orjson writes NaN and infinities as null; JSON has no such values, so refuse them
+        # as the stdlib encoder does. Only a body holding a null needs the walk.
+        if b"null" in encoded and _has_non_finite(value):
+            raise TypeError("Out of range float values are not JSON compliant: NaN or infinity")
+        return encoded
+
+    def _has_non_finite(value: Any) -> bool:
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, float):
+                if not math.isfinite(item):
+                    return True
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, (list, tuple)):
+                stack.extend(item)
+        return False
 
 else:  # pragma: no cover - exercised when the extra is not installed
     JSONDecodeError = (json.JSONDecodeError, UnicodeDecodeError)

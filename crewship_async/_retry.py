@@ -21,9 +21,11 @@ Backoff is exponential with full jitter, capped at ``max_delay``; a ``Retry-Afte
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
 import random
+import re
 import time
 from collections.abc import Mapping
 from typing import Optional
@@ -99,29 +101,36 @@ def parse_retry_after(headers: Mapping[str, str], now: Optional[float] = None) -
     ``retry-after-ms`` is also understood. Negative, non-finite and unparseable values give
     ``None``; a date in the past gives 0.
     """
-    millis = headers.get("retry-after-ms")
+    millis = _seconds(headers.get("retry-after-ms"))
     if millis is not None:
-        try:
-            value = float(millis) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value >= 0:
-            return value
+        return millis / 1000.0
     raw = headers.get("retry-after")
     if raw is None:
         return None
-    raw = raw.strip()
-    if raw.isdigit():
-        return float(raw)
-    try:
-        seconds = float(raw)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    seconds = _seconds(raw)
+    if seconds is not None or _NUMBER.match(raw.strip()):
+        return seconds
     try:
         moment = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if moment.tzinfo is None:
+        # "-0000": the zone is not known; HTTP dates are always GMT.
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
     current = time.time() if now is None else now
     return max(0.0, moment.timestamp() - current)
+
+
+_NUMBER = re.compile(r"[+-]?[0-9]")
+
+
+def _seconds(value: Optional[str]) -> Optional[float]:
+    """A finite number >= 0 written in ASCII (``float`` alone would also take other
+    scripts' digits, ``inf`` and ``nan``), else ``None``."""
+    if value is None or not value.isascii():
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None

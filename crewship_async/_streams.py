@@ -15,7 +15,6 @@ from typing import Any, Optional
 import anyio
 
 from . import _json
-from ._retry import RetryPolicy
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import StreamConnection, Transport
 from .errors import APIConnectionError, APIError, StreamError
@@ -25,7 +24,6 @@ __all__ = ["DEFAULT_IDLE_TIMEOUT", "EventStream"]
 
 DEFAULT_IDLE_TIMEOUT = 120.0
 _DEDUPE_WINDOW = 10_000
-_RECONNECT_POLICY = RetryPolicy(initial_delay=0.5, max_delay=10.0)
 
 
 class EventStream:
@@ -38,11 +36,13 @@ class EventStream:
     * An ``error`` event raises :class:`StreamError` with its message.
     * A ``timeout`` event, a dropped connection, and a connection that ends without a
       terminal event all reconnect with ``Last-Event-ID`` (when an id is known), after the
-      server's ``retry`` delay or a jittered exponential backoff. Events whose own id was
-      already delivered are dropped.
-    * ``max_reconnects`` consecutive failed attempts (no event delivered in between) raise
-      :class:`StreamError` from the last error. An HTTP error other than 429/5xx (401,
-      404, ...) is raised as is, without reconnecting.
+      server's ``retry`` delay or a jittered exponential backoff (the client's
+      :class:`~crewship_async.RetryPolicy` ``initial_delay``/``max_delay``). Events whose
+      own id was already delivered are dropped.
+    * ``max_reconnects`` consecutive failed attempts (no event delivered in between; a
+      ``timeout`` event counts as one) raise :class:`StreamError` from the last error. An
+      HTTP error other than 429/5xx (401, 404, ...) is raised as is, without reconnecting,
+      and so is a 429/503 whose ``Retry-After`` exceeds the policy's ``max_retry_after``.
     * ``idle_timeout`` seconds without a delivered event raise :class:`StreamError`;
       comments and ``heartbeat`` events do not reset that clock. ``None`` disables it.
     * ``last_event_id`` is the id to resume from later
@@ -111,6 +111,7 @@ class EventStream:
 
     async def __anext__(self) -> RunEvent:
         if self._finished:
+            self._drop_connection()
             raise StopAsyncIteration
         try:
             if not self._started:
@@ -139,20 +140,35 @@ class EventStream:
             connection.close()
 
     async def _connect(self) -> None:
-        """Open a connection, retrying transient failures up to ``max_reconnects`` times."""
+        """Open a connection, retrying transient failures up to ``max_reconnects`` times.
+
+        Keeps nothing open once the stream is finished (closed by :meth:`aclose` from
+        another task while this one waited).
+        """
         while True:
             try:
-                self._connection = await self._transport.open_stream(
+                connection = await self._transport.open_stream(
                     self._path, last_event_id=self.last_event_id
                 )
             except APIError as exc:
                 if not (exc.status_code == 429 or exc.status_code >= 500):
                     raise
-                await self._after_failure(exc, getattr(exc, "retry_after", None))
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None and (
+                    retry_after > self._transport.retry_policy.max_retry_after
+                ):
+                    raise
+                await self._after_failure(exc, retry_after)
             except APIConnectionError as exc:
                 await self._after_failure(exc, None)
             else:
+                if self._finished:
+                    connection.close()
+                    return
+                self._connection = connection
                 self._decoder = SSEDecoder(self._max_event_size)
+                return
+            if self._finished:
                 return
 
     async def _after_failure(self, error: BaseException, retry_after: Optional[float]) -> None:
@@ -173,7 +189,7 @@ class EventStream:
         else:
             base = self._server_retry
             if base is None:
-                delay = _RECONNECT_POLICY.backoff(max(self._failures - 1, 0))
+                delay = self._transport.retry_policy.backoff(max(self._failures - 1, 0))
             else:
                 # The server's retry time, grown and jittered for repeated failures.
                 grown = base * (2 ** min(max(self._failures - 1, 0), 10))
@@ -193,25 +209,32 @@ class EventStream:
                 path=self._path,
             )
         await self._after_failure(error, None)
-        await self._connect()
+        if not self._finished:  # aclose() during the delay: open nothing
+            await self._connect()
 
     async def _fill(self) -> None:
         """Read the next chunk into the pending queue, reconnecting when needed."""
         connection = self._connection
         if connection is None:
-            # After a `timeout` event: resume at once, or after the server's retry time.
-            if self._server_retry:
-                await anyio.sleep(self._server_retry)
-            self.reconnects += 1
-            await self._connect()
+            # After a `timeout` event: resume after the server's retry time (or a short
+            # jittered backoff). It counts as a failed attempt, so a server that answers
+            # every connection with `timeout` cannot keep the stream reconnecting forever.
+            await self._after_failure(
+                StreamError(f"GET {self._path}: the server timed out the stream"), None
+            )
+            if not self._finished:  # aclose() during the delay: open nothing
+                await self._connect()
             return
+        error: Optional[APIConnectionError] = None
         try:
             chunk = await self._read(connection)
         except APIConnectionError as exc:
-            await self._reconnect(exc)
+            chunk, error = b"", exc
+        if self._finished:
+            # aclose() was called (from another task) while this one was reading.
             return
         if not chunk:
-            await self._reconnect(None)
+            await self._reconnect(error)
             return
         self._pending.extend(self._decoder.feed(chunk))
         retry = self._decoder.retry

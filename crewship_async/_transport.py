@@ -129,15 +129,24 @@ class _AttemptFailed(Exception):
 class StreamConnection:
     """An open ``text/event-stream`` response: read it with :meth:`read_chunk`, then close.
 
-    Read errors become :class:`APIConnectionError` (the stream layer reconnects on them).
+    Read errors become :class:`APIConnectionError` (the stream layer reconnects on them); a
+    read waiting when the client is closed raises :class:`ClientClosedError`.
     """
 
-    __slots__ = ("_method", "_path", "_response")
+    __slots__ = ("_in_flight", "_method", "_path", "_response")
 
-    def __init__(self, response: aiohttp.ClientResponse, *, method: str, path: str) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        method: str,
+        path: str,
+        in_flight: Optional[set[anyio.CancelScope]] = None,
+    ) -> None:
         self._response = response
         self._method = method
         self._path = path
+        self._in_flight: set[anyio.CancelScope] = set() if in_flight is None else in_flight
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -147,15 +156,25 @@ class StreamConnection:
     async def read_chunk(self) -> bytes:
         """The next body chunk as it arrives (any size, never split into lines); ``b""`` at
         the end of the body."""
+        scope = anyio.CancelScope()
+        self._in_flight.add(scope)
         try:
-            return await self._response.content.readany()
-        except (aiohttp.ClientError, OSError) as exc:
+            with scope:
+                return await self._response.content.readany()
+        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+            # aiohttp raises RuntimeError("Connection closed.") for a response whose
+            # connection its session already closed.
             raise APIConnectionError(
                 f"{self._method} {self._path}: event stream connection lost "
                 f"({type(exc).__name__}: {exc})",
                 method=self._method,
                 path=self._path,
             ) from exc
+        finally:
+            self._in_flight.discard(scope)
+        raise ClientClosedError(
+            f"{self._method} {self._path}: the client was closed while reading the stream"
+        )
 
     def close(self) -> None:
         """Close the connection now (it is not returned to the pool half-read)."""
@@ -190,6 +209,9 @@ class Transport:
         self._owns_session = session is None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._closed = False
+        # Cancel scopes of the calls and stream reads in flight: aclose() cancels them,
+        # because aiohttp never wakes a body read whose connection its session closed.
+        self._in_flight: set[anyio.CancelScope] = set()
         common = {"User-Agent": USER_AGENT, "Accept": "application/json", **default_headers}
         self._anonymous_headers = common
         self._headers = {**common, "Authorization": f"Bearer {api_key}"}
@@ -237,11 +259,25 @@ class Transport:
         return session
 
     async def aclose(self) -> None:
-        """Close the session if this transport created it. Idempotent."""
+        """Close the session if this transport created it. Idempotent.
+
+        Calls and stream reads still in flight end with :class:`ClientClosedError`. Raises
+        :class:`ClientClosedError` (and closes nothing) when called from an event loop other
+        than the client's while that loop is still open: its connections belong to it.
+        """
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and loop is not asyncio.get_running_loop():
+            raise ClientClosedError(
+                "close this AsyncCrewship client in the event loop it was used in"
+            )
         self._closed = True
+        for scope in list(self._in_flight):
+            scope.cancel()
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
-            await session.close()
+            # Shielded: aclose() may run inside a call it has just cancelled.
+            with anyio.CancelScope(shield=True):
+                await session.close()
 
     def _deadline(self, timeout: Optional[float]) -> Optional[float]:
         value = self.timeout if timeout is None else timeout
@@ -260,6 +296,7 @@ class Transport:
         timeout: Optional[float] = None,
         authenticated: bool = True,
         display_path: Optional[str] = None,
+        retry_rate_limits: bool = True,
     ) -> Any:
         """Send one API call (with retries) and return its decoded JSON body.
 
@@ -268,7 +305,9 @@ class Transport:
         first attempt, so a value JSON cannot hold raises ``TypeError`` and nothing is sent.
         A 204 or empty body gives ``None``. ``timeout`` overrides the client's deadline for
         this call across all attempts. ``display_path`` replaces ``path`` in logs and errors
-        (used to keep a webhook token out of them).
+        (used to keep a webhook token out of them). ``retry_rate_limits=False`` raises a
+        429 at once as :class:`RateLimitError` (``retry_after`` set) instead of sleeping and
+        retrying, so a caller coordinating many requests (the fan-out) can pause them all.
 
         Raises :class:`APIError` subclasses for HTTP errors, :class:`APIConnectionError` /
         :class:`APITimeoutError` when no response could be had, :class:`ResponseError` for a
@@ -289,18 +328,68 @@ class Transport:
         url = self.base_url + path
         deadline = self._deadline(timeout)
         session = self.session()
+        scope = anyio.CancelScope()
+        self._in_flight.add(scope)
+        try:
+            with scope:
+                return await self._send(
+                    session,
+                    method,
+                    url,
+                    shown,
+                    params,
+                    body,
+                    headers,
+                    deadline,
+                    retry_rate_limits,
+                )
+        finally:
+            self._in_flight.discard(scope)
+        raise ClientClosedError(
+            f"{method} {shown}: the client was closed during the call" + self._maybe_applied(method)
+        )
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        shown: str,
+        params: Optional[Mapping[str, Any]],
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        deadline: Optional[float],
+        retry_rate_limits: bool,
+    ) -> Any:
+        """The attempts of one call, with retries, under its deadline."""
         policy = self.retry_policy
         loop = asyncio.get_running_loop()
         retry_number = 0
         while True:
             started = loop.time()
+            if retry_number:
+                # The client may have been closed while this call waited to retry.
+                session = self.session()
             try:
                 return await self._attempt(
-                    session, method, url, shown, params, body, headers, deadline, started
+                    session,
+                    method,
+                    url,
+                    shown,
+                    params,
+                    body,
+                    headers,
+                    deadline,
+                    started,
+                    retry_number + 1,
                 )
             except _AttemptFailed as failure:
                 error = failure.error
-                if not failure.retryable or retry_number >= policy.max_retries:
+                if (
+                    not failure.retryable
+                    or retry_number >= policy.max_retries
+                    or (not retry_rate_limits and isinstance(error, RateLimitError))
+                ):
                     raise error from failure.__cause__
                 delay = policy.delay_for(retry_number, failure.retry_after)
                 if delay is None or (deadline is not None and loop.time() + delay >= deadline):
@@ -329,6 +418,7 @@ class Transport:
         headers: Mapping[str, str],
         deadline: Optional[float],
         started: float,
+        attempt: int,
     ) -> Any:
         remaining = None if deadline is None else deadline - started
         if remaining is not None and remaining <= 0:
@@ -353,6 +443,7 @@ class Transport:
                 raw = await response.read()
                 response_headers = response.headers
         except aiohttp.ClientConnectorCertificateError as exc:
+            self._log_attempt(method, shown, type(exc).__name__, started, attempt)
             raise _AttemptFailed(
                 self._connection_error(exc, method, shown, "TLS certificate check failed"),
                 retryable=False,
@@ -360,17 +451,12 @@ class Transport:
             ) from exc
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The request never left this process: sending it again cannot duplicate it.
+            self._log_attempt(method, shown, type(exc).__name__, started, attempt)
             raise self._failed_without_response(exc, method, shown, deadline, sent=False) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            self._log_attempt(method, shown, type(exc).__name__, started, attempt)
             raise self._failed_without_response(exc, method, shown, deadline, sent=True) from exc
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %d in %.3fs",
-                method,
-                shown,
-                status,
-                asyncio.get_running_loop().time() - started,
-            )
+        self._log_attempt(method, shown, status, started, attempt)
         if status < 300:
             if status == 204 or not raw:
                 return None
@@ -388,6 +474,22 @@ class Transport:
         retryable = self.retry_policy.retries_status(method, status)
         retry_after = parse_retry_after(response_headers) if status in (429, 503) else None
         raise _AttemptFailed(error, retryable=retryable, retry_after=retry_after)
+
+    @staticmethod
+    def _log_attempt(
+        method: str, shown: str, outcome: object, started: float, attempt: int
+    ) -> None:
+        """One DEBUG line per attempt: method, path (never the query or a header), the
+        status or the exception name, elapsed time and attempt number."""
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s in %.3fs (attempt %d)",
+                method,
+                shown,
+                outcome,
+                asyncio.get_running_loop().time() - started,
+                attempt,
+            )
 
     def _connection_error(
         self, exc: BaseException, method: str, shown: str, what: str
@@ -455,8 +557,10 @@ class Transport:
         limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=limit, connect=limit)
         method = "GET"
+        scope = anyio.CancelScope()
+        self._in_flight.add(scope)
         try:
-            with anyio.fail_after(limit * 3):
+            with scope, anyio.fail_after(limit * 3):
                 response = await session.get(
                     self.base_url + path,
                     headers=headers,
@@ -473,6 +577,10 @@ class Transport:
             raise self._connection_error(exc, method, path, "could not open the stream") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise self._connection_error(exc, method, path, "could not open the stream") from exc
+        finally:
+            self._in_flight.discard(scope)
+        if scope.cancelled_caught:
+            raise ClientClosedError(f"GET {path}: the client was closed while opening the stream")
         try:
             if response.status >= 300:
                 raw = await response.read()
@@ -490,4 +598,4 @@ class Transport:
         except BaseException:
             response.close()
             raise
-        return StreamConnection(response, method=method, path=path)
+        return StreamConnection(response, method=method, path=path, in_flight=self._in_flight)

@@ -11,7 +11,6 @@ import datetime as dt
 import io
 import json
 import os
-import runpy
 import signal
 import subprocess
 import sys
@@ -560,14 +559,16 @@ def test_helpers() -> None:
     assert plain == "created run_1 (running) in thread thr_1"
 
 
-def test_module_entry_point(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(sys, "argv", ["crewship-async", "--version"])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_module("crewship_async.cli", run_name="__main__", alter_sys=False)
-    assert exit_info.value.code == 0
-    assert "crewship-async" in capsys.readouterr().out
+def test_module_entry_point() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "crewship_async.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "crewship-async" in done.stdout
 
 
 # -- errors, interrupts, pipes -----------------------------------------------------------------

@@ -339,9 +339,12 @@ def test_second_event_loop_gets_a_clear_error() -> None:
                     second.run_until_complete(client.runs.get("run_1"))
             finally:
                 second.close()
-            # The first loop still works.
+            # The first loop still works, and only it may close the client.
             assert first.run_until_complete(client.runs.get("run_1")).id == "run_1"
             assert len(calls(mock)) == 2
+            with pytest.raises(ClientClosedError, match="in the event loop it was used in"):
+                asyncio.run(client.aclose())
+            assert not client.closed
     finally:
         first.run_until_complete(client.aclose())
         first.close()
@@ -370,3 +373,17 @@ async def test_user_agent_and_headers(mocked: aioresponses) -> None:
     assert headers["Accept"] == "application/json"
     assert headers["X-Team"] == "blue"
     assert "Content-Type" not in headers
+
+
+def test_closing_after_the_loop_is_gone() -> None:
+    client = AsyncCrewship(api_key=API_KEY, base_url=BASE)
+
+    async def use() -> None:
+        with aioresponses() as mock:
+            mock.get(RUN_URL, payload=RUN)
+            await client.runs.get("run_1")
+        await client.aclose()
+
+    asyncio.run(use())
+    asyncio.run(client.aclose())  # the first loop is closed: nothing left to protect
+    assert client.closed

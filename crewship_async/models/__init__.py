@@ -11,11 +11,15 @@ from .runs import (
     RunRequest,
     RunStatus,
 )
+from .tables import Column, Row, RowMeta, Table
+from .threads import Checkpoint, Thread, ThreadRunResult, ThreadStatus
 
 __all__ = [
     "TERMINAL_EVENT_TYPES",
     "TERMINAL_RUN_STATUSES",
     "CancelResult",
+    "Checkpoint",
+    "Column",
     "Environment",
     "EventType",
     "Run",
@@ -24,4 +28,10 @@ __all__ = [
     "RunOutcome",
     "RunRequest",
     "RunStatus",
+    "Row",
+    "RowMeta",
+    "Table",
+    "Thread",
+    "ThreadRunResult",
+    "ThreadStatus",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import math
 import random
@@ -11,11 +12,12 @@ from typing import Any, Optional
 import anyio
 
 from .._convert import structure, structure_list
+from .._fanout import DEFAULT_CONCURRENCY, FanOut, ProgressCallback, RequestSource, collect
 from .._pagination import AsyncPager, validate_page_size
 from .._streams import EventStream
 from .._transport import Transport
 from ..errors import APIConnectionError, APIError, APITimeoutError, ResponseError, StreamError
-from ..models.runs import CancelResult, Run, RunCreated
+from ..models.runs import CancelResult, Run, RunCreated, RunOutcome, RunRequest
 from ._common import check_environment, check_json_object, check_optional_str, segment
 
 __all__ = ["Runs"]
@@ -182,3 +184,90 @@ class Runs:
                 return run
             await anyio.sleep(interval * random.uniform(0.8, 1.2))
             interval = min(interval * 1.5, max(poll_interval, _MAX_POLL_INTERVAL))
+
+    def create_many(
+        self,
+        requests: RequestSource,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        ordered: bool = False,
+        fail_fast: bool = False,
+        max_pending: Optional[int] = None,
+        on_progress: Optional[ProgressCallback] = None,
+        progress: bool = False,
+        timeout: Optional[float] = None,
+    ) -> FanOut:
+        """Create a run for every item of ``requests``, ``concurrency`` at a time.
+
+        ``requests`` is any iterable or async iterable of :class:`RunRequest` or mappings
+        with its fields, pulled lazily (memory stays flat for any length; a sync iterable
+        is pulled on the event loop, so it must not block). Returns a :class:`FanOut`:
+        iterate it, preferably as ``async with client.runs.create_many(reqs) as outcomes:
+        async for outcome in outcomes``, for one :class:`RunOutcome` ``(index, request,
+        run, error)`` per item, as each finishes, or in input order with ``ordered=True``
+        (``max_pending``, default ``4 * concurrency``, bounds how far it runs ahead of the
+        slowest unyielded item). A bad item or a failed request gives an error outcome and
+        the batch goes on; ``fail_fast=True`` cancels what is in flight and raises the
+        first error instead. A 429 pauses every request until its ``Retry-After`` has
+        passed and halves the concurrency, which then recovers step by step.
+        ``on_progress(done, failed, in_flight)`` is called after each outcome;
+        ``progress=True`` draws a bar with rich (``ImportError`` without the ``cli``
+        extra). ``timeout`` is each item's deadline across its attempts.
+
+        Raises ``TypeError``/``ValueError`` here for invalid arguments; see
+        :class:`FanOut` for what iterating raises and how it cleans up.
+        """
+        transport = self._transport
+
+        async def send(request: RunRequest, timeout: Optional[float]) -> RunCreated:
+            body = self._body(request.deployment_id, request.input, request.environment)
+            data = await transport.request(
+                "POST", "/v1/runs", json=body, timeout=timeout, retry_rate_limits=False
+            )
+            return structure(data, RunCreated, method="POST", path="/v1/runs")
+
+        return FanOut(
+            transport,
+            send,
+            requests,
+            concurrency=concurrency,
+            ordered=ordered,
+            fail_fast=fail_fast,
+            max_pending=max_pending,
+            on_progress=on_progress,
+            progress=progress,
+            timeout=timeout,
+        )
+
+    async def create_all(
+        self,
+        requests: RequestSource,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        ordered: bool = False,
+        fail_fast: bool = False,
+        max_pending: Optional[int] = None,
+        on_progress: Optional[ProgressCallback] = None,
+        progress: bool = False,
+        timeout: Optional[float] = None,
+    ) -> builtins.list[RunOutcome]:
+        """Like :meth:`create_many`, but wait for every outcome and return them in input
+        order. For batches that fit in memory.
+
+        ``ordered`` only decides the order in which ``on_progress`` and the bar see the
+        outcomes. Raises what iterating :meth:`create_many` raises (with ``fail_fast``,
+        the first error); on any exception or cancellation the requests in flight are
+        cancelled before it propagates.
+        """
+        return await collect(
+            self.create_many(
+                requests,
+                concurrency=concurrency,
+                ordered=ordered,
+                fail_fast=fail_fast,
+                max_pending=max_pending,
+                on_progress=on_progress,
+                progress=progress,
+                timeout=timeout,
+            )
+        )

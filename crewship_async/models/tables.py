@@ -1,0 +1,153 @@
+"""Table models: column definitions, tables, and rows with their write metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Optional
+
+import attrs
+
+from .._convert import converter
+
+__all__ = ["ROW_RESERVED_KEYS", "Column", "Row", "RowMeta", "Table"]
+
+#: Top-level keys of a row object that are not column values.
+ROW_RESERVED_KEYS = frozenset({"id", "_meta"})
+
+
+def _frozen_extra() -> Mapping[str, Any]:
+    return {}
+
+
+def _non_empty_str(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"Column.{attribute.name} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"Column.{attribute.name} must be a non-empty string")
+
+
+def _is_bool(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"Column.{attribute.name} must be a bool, got {type(value).__name__}")
+
+
+def _str_keys(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise TypeError(f"Column.{attribute.name} must be a mapping with string keys")
+
+
+@attrs.frozen(slots=True)
+class Column:
+    """One column of a table: ``Column("company", "text", required=True)``.
+
+    Validated on construction: ``name`` and ``type`` non-empty strings (``TypeError`` /
+    ``ValueError``), ``required`` a bool. The API shows the types ``text`` and ``number``
+    and does not publish the full list, so any type name is accepted here and the server
+    decides. ``extra`` holds column properties this model does not know (from the server,
+    or given by the caller); :meth:`to_json` sends them back, so a column read from a table
+    and written again keeps them.
+    """
+
+    name: str = attrs.field(validator=_non_empty_str)
+    type: str = attrs.field(validator=_non_empty_str)
+    required: bool = attrs.field(default=False, validator=_is_bool)
+    extra: Mapping[str, Any] = attrs.field(
+        factory=_frozen_extra, repr=False, kw_only=True, validator=_str_keys
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        """The column as the API takes it."""
+        return {**self.extra, "name": self.name, "type": self.type, "required": self.required}
+
+    @classmethod
+    def coerce(cls, item: object) -> Column:
+        """A :class:`Column` from itself or from a mapping with ``name``, ``type`` and
+        optionally ``required``; other keys go to ``extra`` and are sent as given.
+
+        Raises ``TypeError`` for anything else and ``ValueError`` for a missing or empty
+        ``name``/``type``.
+        """
+        if isinstance(item, Column):
+            return item
+        if not isinstance(item, Mapping):
+            raise TypeError(f"a column must be a Column or a mapping, got {type(item).__name__}")
+        for key in ("name", "type"):
+            if key not in item:
+                raise ValueError(
+                    f"a column mapping needs {key!r}, got keys {sorted(map(str, item))}"
+                )
+        extra = {
+            key: value for key, value in item.items() if key not in ("name", "type", "required")
+        }
+        return cls(item["name"], item["type"], item.get("required", False), extra=extra)
+
+
+@attrs.frozen(slots=True)
+class Table:
+    """A table as the API returns it. ``description`` is ``None`` when unset; ``row_count``
+    is the number of stored rows when the server reports it. Unknown fields are in
+    ``extra``."""
+
+    id: str
+    name: str
+    description: Optional[str] = None
+    columns: list[Column] = attrs.field(factory=list)
+    row_count: Optional[int] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+    extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+
+    def column(self, name: str) -> Optional[Column]:
+        """The column called ``name``, or ``None``."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        return None
+
+
+@attrs.frozen(slots=True)
+class RowMeta:
+    """Who wrote a row and when (the row's ``_meta``). API-key writes show
+    ``created_by``/``updated_by`` as ``"api:<key name>"``."""
+
+    created_at: Optional[datetime] = None
+    created_by: Optional[str] = None
+    updated_at: Optional[datetime] = None
+    updated_by: Optional[str] = None
+    extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+
+
+@attrs.frozen(slots=True)
+class Row:
+    """A stored row.
+
+    The API puts a row's column values at the top level of the object, next to ``id`` and
+    ``_meta``. Here ``values`` holds every top-level key except those two, ``meta`` the
+    ``_meta`` object (all fields ``None`` when absent or ``null``). ``extra`` exists for
+    uniformity with the other models and stays empty: every unknown key is a column value.
+    """
+
+    id: str
+    meta: RowMeta = attrs.field(factory=RowMeta, kw_only=True, metadata={"key": "_meta"})
+    values: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True)
+    extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False, kw_only=True)
+
+    def __getitem__(self, column: str) -> Any:
+        """The value of ``column`` (``KeyError`` if the row has no such key)."""
+        return self.values[column]
+
+
+def _structure_row(data: Any, _: Any) -> Row:
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+    row_id = converter.structure(data.get("id"), str)
+    raw_meta = data.get("_meta")
+    meta = RowMeta() if raw_meta is None else converter.structure(raw_meta, RowMeta)
+    values = {key: value for key, value in data.items() if key not in ROW_RESERVED_KEYS}
+    return Row(row_id, meta=meta, values=values)
+
+
+# A row's column values are top-level keys, so Row has its own hook instead of the
+# generated one (which would put them in ``extra``).
+converter.register_structure_hook(Row, _structure_row)

@@ -1,0 +1,385 @@
+"""``client.threads``: stateful conversations, their history, and runs inside them."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import anyio
+
+from .._convert import structure, structure_list
+from .._pagination import AsyncPager, validate_page_size
+from .._transport import Transport
+from ..errors import APITimeoutError, ConflictError, ResponseError, ThreadBusyError
+from ..models.runs import RunCreated
+from ..models.threads import Checkpoint, Thread, ThreadRunResult, ThreadStatus
+from ._common import check_environment, check_json_object, check_optional_str, segment
+from ._support import GuardedPager, check_seconds, require_str
+from .runs import Runs
+
+__all__ = ["ON_BUSY_CHOICES", "ThreadRuns", "Threads"]
+
+logger = logging.getLogger("crewship_async")
+
+#: The accepted values of ``on_busy``.
+ON_BUSY_CHOICES = ("raise", "wait")
+
+# How often a busy thread is polled: the first poll right after the 409, then sleeps
+# growing from the initial to the maximum interval, each jittered by +/-20 %.
+_BUSY_POLL_INITIAL = 0.5
+_BUSY_POLL_MAX = 5.0
+_BUSY_POLL_GROWTH = 1.5
+
+_STUCK_STATUSES = frozenset({ThreadStatus.ERROR, ThreadStatus.INTERRUPTED})
+_HISTORY_KEYS = ("history", "checkpoints")
+
+
+def _busy_error(
+    exc: ConflictError, thread_id: str, message: Optional[str] = None
+) -> ThreadBusyError:
+    return ThreadBusyError(
+        exc.message if message is None else message,
+        thread_id=thread_id,
+        status_code=exc.status_code,
+        method=exc.method,
+        path=exc.path,
+        code=exc.code,
+        body=exc.body,
+        request_id=exc.request_id,
+    )
+
+
+def _parse_history(data: Any, *, method: str, path: str) -> list[Checkpoint]:
+    """Checkpoints from a bare array, or from an object holding one under a known key."""
+    if isinstance(data, dict):
+        for key in _HISTORY_KEYS:
+            if key in data:
+                return structure_list(data, key, Checkpoint, method=method, path=path)
+        raise ResponseError(
+            f"{method} {path}: expected a list of checkpoints, or an object holding one under "
+            f"'history' or 'checkpoints'; got an object with keys {sorted(data)[:10]}",
+            method=method,
+            path=path,
+        )
+    if isinstance(data, list):
+        return structure_list(data, "history", Checkpoint, method=method, path=path)
+    raise ResponseError(
+        f"{method} {path}: expected a list of checkpoints, got {type(data).__name__}",
+        method=method,
+        path=path,
+    )
+
+
+class Threads:
+    """Operations on threads. Reached as ``client.threads``; runs inside a thread are
+    started through :attr:`runs` (a :class:`ThreadRuns`)."""
+
+    def __init__(self, transport: Transport, *, runs: Runs) -> None:
+        self._transport = transport
+        self.runs = ThreadRuns(transport, threads=self, runs=runs)
+
+    async def create(
+        self,
+        deployment_id: str,
+        *,
+        metadata: Optional[Mapping[str, Any]] = None,
+        values: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+    ) -> Thread:
+        """Create an idle thread of ``deployment_id`` (``POST /v1/threads``).
+
+        ``metadata`` and ``values`` (the initial state) are JSON objects; left at ``None``
+        they are not sent. Raises ``ValueError``/``TypeError`` before sending for an empty
+        id or a non-object argument; :class:`NotFoundError` for an unknown deployment.
+        """
+        body: dict[str, Any] = {"deployment_id": require_str("deployment_id", deployment_id)}
+        for name, value in (("metadata", metadata), ("values", values)):
+            checked = check_json_object(name, value)
+            if checked is not None:
+                body[name] = checked
+        path = "/v1/threads"
+        data = await self._transport.request("POST", path, json=body, timeout=timeout)
+        return structure(data, Thread, method="POST", path=path)
+
+    async def get(self, thread_id: str, *, timeout: Optional[float] = None) -> Thread:
+        """The thread and its current state (``GET /v1/threads/{id}``);
+        :class:`NotFoundError` if unknown."""
+        path = f"/v1/threads/{segment('thread_id', thread_id)}"
+        data = await self._transport.request("GET", path, timeout=timeout)
+        return structure(data, Thread, method="GET", path=path)
+
+    def list(
+        self,
+        deployment_id: str,
+        *,
+        status: Optional[str] = None,
+        limit: int = 20,
+        max_items: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> AsyncPager[Thread]:
+        """The threads of ``deployment_id``, optionally only those in ``status``
+        (``GET /v1/threads``; a :class:`ThreadStatus` or its string value).
+
+        Returns an :class:`AsyncPager` walking every page of ``limit`` threads with
+        ``offset`` as it is iterated; ``max_items`` stops early. Arguments are checked here,
+        before any request.
+        """
+        base: dict[str, Any] = {"deployment_id": require_str("deployment_id", deployment_id)}
+        if check_optional_str("status", status) is not None:
+            base["status"] = str(status)
+        validate_page_size(limit)
+        path = "/v1/threads"
+
+        async def fetch(offset: int, size: int) -> list[Thread]:
+            params = {**base, "limit": size, "offset": offset}
+            data = await self._transport.request("GET", path, params=params, timeout=timeout)
+            return structure_list(data, "threads", Thread, method="GET", path=path)
+
+        return AsyncPager(fetch, page_size=limit, max_items=max_items)
+
+    async def delete(self, thread_id: str, *, timeout: Optional[float] = None) -> None:
+        """Delete the thread (``DELETE /v1/threads/{id}``). The API does not say whether a
+        busy thread can be deleted; a refusal surfaces as :class:`ConflictError`."""
+        path = f"/v1/threads/{segment('thread_id', thread_id)}"
+        await self._transport.request("DELETE", path, timeout=timeout)
+
+    async def copy(self, thread_id: str, *, timeout: Optional[float] = None) -> Thread:
+        """A new thread holding a copy of this one's state (``POST /v1/threads/{id}/copy``)."""
+        path = f"/v1/threads/{segment('thread_id', thread_id)}/copy"
+        data = await self._transport.request("POST", path, timeout=timeout)
+        return structure(data, Thread, method="POST", path=path)
+
+    def history(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 20,
+        max_items: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> AsyncPager[Checkpoint]:
+        """The thread's checkpoints (``GET /v1/threads/{id}/history``), in the server's order.
+
+        The API documents neither the shape nor the paging of this answer. A bare JSON array
+        is accepted, and so is an object holding it under ``history`` or ``checkpoints``;
+        anything else raises :class:`ResponseError`. Pages are requested with ``limit`` and
+        ``offset`` like the other listings (so a server that pages is walked to the end),
+        guarded against a server that ignores them: a page longer than ``limit`` is taken as
+        the whole history and ends the iteration, and a page that repeats checkpoints
+        already yielded (same ``checkpoint_id``, or the same page as the first) ends it too.
+        No checkpoint is yielded twice and the iteration always ends.
+        """
+        path = f"/v1/threads/{segment('thread_id', thread_id)}/history"
+        validate_page_size(limit)
+
+        async def fetch(offset: int, size: int) -> list[Checkpoint]:
+            params = {"limit": size, "offset": offset}
+            data = await self._transport.request("GET", path, params=params, timeout=timeout)
+            return _parse_history(data, method="GET", path=path)
+
+        return GuardedPager(
+            fetch, page_size=limit, max_items=max_items, key=lambda item: item.checkpoint_id
+        )
+
+
+class ThreadRuns:
+    """Runs inside a thread. Reached as ``client.threads.runs``."""
+
+    def __init__(self, transport: Transport, *, threads: Threads, runs: Runs) -> None:
+        self._transport = transport
+        self._threads = threads
+        self._runs = runs
+
+    async def create(
+        self,
+        thread_id: str,
+        *,
+        input: Optional[Mapping[str, Any]] = None,
+        environment: str = "production",
+        on_busy: str = "raise",
+        busy_timeout: Optional[float] = None,
+        timeout: Optional[float] = None,
+    ) -> RunCreated:
+        """Start a run in the thread (``POST /v1/threads/{id}/runs``) and return its ids.
+
+        A thread runs one run at a time; the API answers 409 while it is busy.
+
+        * ``on_busy="raise"`` (default): the 409 raises :class:`ThreadBusyError` (a
+          :class:`ConflictError`) with ``thread_id``, the server's message, ``status_code``,
+          ``code``, ``body`` and ``request_id``. Nothing is retried.
+        * ``on_busy="wait"``: on a 409 the thread is polled (``GET /v1/threads/{id}``, at
+          once, then with growing jittered intervals) until it is ``idle``; then the POST is
+          sent once more. If another run took the thread first (409 again), it waits again.
+          The POST is sent exactly once per observed idle, never in a loop while the thread
+          is busy. A thread found in ``error`` or ``interrupted`` will not become idle by
+          waiting: that ends the wait with :class:`ThreadBusyError` (message naming the
+          status; the other attributes are those of the last 409). An unknown status is
+          waited on like ``busy``. Waiting longer than ``busy_timeout`` seconds (counted from
+          the first 409; ``None``: no limit) raises :class:`APITimeoutError`, as does
+          passing ``timeout``; no run was created then.
+
+        ``timeout`` is the deadline of the whole call, polls and POSTs included; ``None``
+        gives each request the client's timeout and bounds the wait only by
+        ``busy_timeout``. Raises ``ValueError``/``TypeError`` before sending for a bad id,
+        ``environment``, ``input``, ``on_busy`` or timeout. A POST that may have reached the
+        server is never replayed (see :meth:`Runs.create`).
+        """
+        path = f"/v1/threads/{segment('thread_id', thread_id)}/runs"
+        body: dict[str, Any] = {"environment": check_environment(environment)}
+        payload = check_json_object("input", input)
+        if payload is not None:
+            body["input"] = payload
+        if on_busy not in ON_BUSY_CHOICES:
+            raise ValueError(f"on_busy must be 'raise' or 'wait', got {on_busy!r}")
+        busy_limit = check_seconds("busy_timeout", busy_timeout)
+        limit = check_seconds("timeout", timeout)
+        deadline = None if limit is None else anyio.current_time() + limit
+        busy_deadline: Optional[float] = None
+        while True:
+            left = None if deadline is None else deadline - anyio.current_time()
+            if left is not None and left <= 0:
+                raise APITimeoutError(
+                    f"POST {path}: the call's timeout of {limit:g}s passed while thread "
+                    f"{thread_id} was busy; no run was created",
+                    method="POST",
+                    path=path,
+                )
+            try:
+                data = await self._transport.request("POST", path, json=body, timeout=left)
+            except ConflictError as exc:
+                busy = _busy_error(exc, thread_id)
+                if on_busy == "raise":
+                    raise busy from None
+            else:
+                return structure(data, RunCreated, method="POST", path=path)
+            if busy_deadline is None and busy_limit is not None:
+                busy_deadline = anyio.current_time() + busy_limit
+            logger.debug("threads.runs.create(%s): thread busy; waiting for idle", thread_id)
+            await self._wait_until_idle(
+                thread_id,
+                busy,
+                path=path,
+                deadline=deadline,
+                busy_deadline=busy_deadline,
+                limit=limit,
+                busy_limit=busy_limit,
+            )
+
+    async def _wait_until_idle(
+        self,
+        thread_id: str,
+        busy: ThreadBusyError,
+        *,
+        path: str,
+        deadline: Optional[float],
+        busy_deadline: Optional[float],
+        limit: Optional[float],
+        busy_limit: Optional[float],
+    ) -> None:
+        ends = [end for end in (deadline, busy_deadline) if end is not None]
+        end = min(ends) if ends else None
+        delay = math.inf if end is None else end - anyio.current_time()
+        with anyio.move_on_after(delay) as scope:
+            await self._poll_until_idle(thread_id, busy)
+        if not scope.cancelled_caught:
+            return
+        if busy_deadline is not None and busy_deadline == end:
+            what = f"busy_timeout of {busy_limit:g}s"
+        else:
+            what = f"call's timeout of {limit:g}s"
+        raise APITimeoutError(
+            f"POST {path}: thread {thread_id} was still not idle when the {what} passed; "
+            "no run was created",
+            method="POST",
+            path=path,
+        ) from busy
+
+    async def _poll_until_idle(self, thread_id: str, busy: ThreadBusyError) -> None:
+        interval = _BUSY_POLL_INITIAL
+        while True:
+            thread = await self._threads.get(thread_id)
+            if thread.status == ThreadStatus.IDLE:
+                return
+            if thread.status in _STUCK_STATUSES:
+                raise _busy_error(
+                    busy,
+                    thread_id,
+                    f"thread {thread_id} is now {str(thread.status)!r}, not idle: waiting "
+                    f"cannot make it idle, so no run was created (the 409 said: {busy.message})",
+                )
+            await anyio.sleep(interval * random.uniform(0.8, 1.2))
+            interval = min(interval * _BUSY_POLL_GROWTH, _BUSY_POLL_MAX)
+
+    async def create_and_wait(
+        self,
+        thread_id: str,
+        *,
+        input: Optional[Mapping[str, Any]] = None,
+        environment: str = "production",
+        on_busy: str = "raise",
+        busy_timeout: Optional[float] = None,
+        timeout: Optional[float] = None,
+        poll_interval: float = 2.0,
+    ) -> ThreadRunResult:
+        """Start a run in the thread, wait until it is terminal, and read the thread again.
+
+        Returns ``ThreadRunResult(run, thread)`` (a named tuple: ``run, thread = ...``):
+        the terminal :class:`Run`, whatever its status, and the thread as read once after
+        the run ended. ``on_busy`` and ``busy_timeout`` are those of :meth:`create`; the
+        wait is :meth:`Runs.wait` with ``poll_interval``. ``timeout`` bounds the whole call;
+        past it :class:`APITimeoutError` is raised, naming the run id when the run was
+        created. Arguments are checked before anything is sent.
+        """
+        segment("thread_id", thread_id)
+        limit = check_seconds("timeout", timeout)
+        if not (
+            isinstance(poll_interval, (int, float))
+            and not isinstance(poll_interval, bool)
+            and poll_interval > 0
+            and math.isfinite(poll_interval)
+        ):
+            raise ValueError(f"poll_interval must be a finite number > 0, got {poll_interval!r}")
+        deadline = None if limit is None else anyio.current_time() + limit
+        created = await self.create(
+            thread_id,
+            input=input,
+            environment=environment,
+            on_busy=on_busy,
+            busy_timeout=busy_timeout,
+            timeout=limit,
+        )
+        run = await self._runs.wait(
+            created.run_id,
+            timeout=self._left(
+                deadline,
+                limit,
+                f"run {created.run_id} was created but",
+                f"/v1/runs/{segment('run_id', created.run_id)}",
+            ),
+            poll_interval=poll_interval,
+        )
+        thread = await self._threads.get(
+            thread_id,
+            timeout=self._left(
+                deadline,
+                limit,
+                f"run {run.id} ended with status {str(run.status)!r} but",
+                f"/v1/threads/{segment('thread_id', thread_id)}",
+            ),
+        )
+        return ThreadRunResult(run, thread)
+
+    @staticmethod
+    def _left(
+        deadline: Optional[float], limit: Optional[float], what: str, path: str
+    ) -> Optional[float]:
+        if deadline is None:
+            return None
+        left = deadline - anyio.current_time()
+        if left > 0:
+            return left
+        raise APITimeoutError(
+            f"GET {path}: {what} the call's timeout of {limit:g}s passed", method="GET", path=path
+        )
