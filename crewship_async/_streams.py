@@ -8,7 +8,7 @@ between delivered events, and always releases its connection.
 from __future__ import annotations
 
 import random
-from collections import OrderedDict, deque
+from collections import deque
 from types import TracebackType
 from typing import Any, Optional
 
@@ -76,11 +76,16 @@ class EventStream:
         self._connection: Optional[StreamConnection] = None
         self._decoder = SSEDecoder(max_event_size)
         self._pending: deque[ServerSentEvent] = deque()
-        self._delivered_ids: OrderedDict[str, None] = OrderedDict()
+        # Ids delivered lately: a set to look up, a deque to forget the oldest.
+        self._delivered_ids: set[str] = set()
+        self._delivered_order: deque[str] = deque()
         self._failures = 0
         self._server_retry: Optional[float] = None
         self._last_error: Optional[BaseException] = None
         self._idle_since = 0.0
+        # Set when an event that resets the idle clock was delivered since the last read:
+        # the clock is read once per chunk, not once per event.
+        self._active = False
         self._started = False
         self._finished = False
         self.reconnects = 0
@@ -244,6 +249,9 @@ class EventStream:
     async def _read(self, connection: StreamConnection) -> bytes:
         if self.idle_timeout is None:
             return await connection.read_chunk()
+        if self._active:
+            self._active = False
+            self._idle_since = anyio.current_time()
         deadline = self._idle_since + self.idle_timeout
         with anyio.CancelScope(deadline=deadline) as scope:
             return await connection.read_chunk()
@@ -273,13 +281,14 @@ class EventStream:
             self._pending.clear()
             return None
         if own_id:
-            ids = self._delivered_ids
-            ids[own_id] = None
-            if len(ids) > _DEDUPE_WINDOW:
-                ids.popitem(last=False)
+            order = self._delivered_order
+            if len(order) >= _DEDUPE_WINDOW:
+                self._delivered_ids.discard(order.popleft())
+            order.append(own_id)
+            self._delivered_ids.add(own_id)
         self._failures = 0
         if kind != EventType.HEARTBEAT:
-            self._idle_since = anyio.current_time()
+            self._active = True
         if kind in TERMINAL_EVENT_TYPES:
             self._finished = True
             self._drop_connection()
