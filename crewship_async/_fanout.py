@@ -174,6 +174,9 @@ class _Signal:
             event.set()
 
 
+_PULLS_PER_CHECKPOINT = 32
+
+
 class _Gate:
     """The shared rate-limit pause: closed until a moment on the event loop's clock."""
 
@@ -192,6 +195,8 @@ class _Gate:
 
     async def wait(self) -> None:
         """Return once the gate is open (it may be closed again meanwhile: re-checked)."""
+        if self._resume_at == -math.inf:  # never closed: no clock read on the hot path
+            return
         delay = self.remaining()
         while delay > 0:
             await anyio.sleep(delay)
@@ -311,7 +316,10 @@ class _Engine:
             self.alive += 1
             tg.start_soon(self._work, index, item)
             index += 1
-            await anyio.lowlevel.checkpoint()
+            if index % _PULLS_PER_CHECKPOINT == 0:
+                # A fast source must not hold the loop; a checkpoint per item would cost a
+                # loop iteration per request.
+                await anyio.lowlevel.checkpoint()
 
     def _fail(self, error: BaseException) -> None:
         if self._error is None:
@@ -338,6 +346,18 @@ class _Engine:
             self._ready.append(outcome)
         self._consumer_signal.notify()
 
+    async def _acquire(self) -> None:
+        """Take a limiter token, without a trip through the event loop when one is free.
+
+        A worker started just as the fan-out was cancelled must not send: the cancellation
+        check comes first.
+        """
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        try:
+            self._limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._limiter.acquire()
+
     async def _create(self, index: int, item: Any) -> RunOutcome:
         try:
             request = RunRequest.coerce(item)
@@ -347,14 +367,17 @@ class _Engine:
         deadline: Optional[float] = None
         retries = 0
         while True:
-            async with self._limiter:
+            await self._acquire()
+            try:
                 await self._gate.wait()
-                now = anyio.current_time()
-                if retries == 0 and self._timeout is not None:
-                    deadline = now + self._timeout
-                # After a 429 the deadline may pass at the gate; the transport then raises
-                # APITimeoutError without sending.
-                remaining = None if deadline is None else max(0.0, deadline - now)
+                remaining: Optional[float] = None
+                if self._timeout is not None:
+                    now = anyio.current_time()
+                    if deadline is None:
+                        deadline = now + self._timeout
+                    # After a 429 the deadline may pass at the gate; the transport then
+                    # raises APITimeoutError without sending.
+                    remaining = max(0.0, deadline - now)
                 epoch = self.rate.epoch
                 try:
                     run = await self._send(request, remaining)
@@ -365,6 +388,8 @@ class _Engine:
                 else:
                     self.rate.on_success()
                     return RunOutcome(index, item, run=run)
+            finally:
+                self._limiter.release()
             # A 429 is answered before the server acts: sending the item again is safe.
             self.rate.on_rate_limit(epoch)
             delay = policy.delay_for(retries, error.retry_after)
