@@ -6,8 +6,8 @@ per input item, that is also an async context manager.
 
 How it runs
 -----------
-One background asyncio task per fan-out owns an anyio task group holding a *pump* and one
-worker task per item:
+One background asyncio task per fan-out owns an anyio task group holding a *pump* and
+``concurrency`` long-lived workers (a task per item would cost more CPU than the request):
 
 * The pump pulls the source one item at a time, and only while fewer than ``concurrency``
   items are unfinished and fewer than ``max_pending`` finished outcomes wait to be yielded.
@@ -18,9 +18,10 @@ worker task per item:
   the loop while it does (wrap it in an async generator that offloads to a thread). The
   source is pulled in the background task and is never closed by the fan-out: wrap it in
   ``contextlib.aclosing`` if it must be closed when the batch stops early.
-* A worker validates its item (:meth:`RunRequest.coerce`, a bad item becomes an error
-  outcome), takes a token of an :class:`anyio.CapacityLimiter`, waits for the rate-limit
-  gate to open, and sends ``POST /v1/runs``. The token is held from then until the
+* The pump hands each pulled item to an idle worker. A worker validates its item
+  (:meth:`RunRequest.coerce`, a bad item becomes an error outcome), takes a token of an
+  :class:`anyio.CapacityLimiter`, waits for the rate-limit gate to open, and sends
+  ``POST /v1/runs``. The token is held from then until the
   response (and given back between attempts), so the limiter alone decides how many
   requests are in flight.
 * Finished outcomes are handed to the consumer as they complete, or, with
@@ -85,7 +86,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import anyio
-import anyio.abc
 import anyio.lowlevel
 
 from ._retry import RetryPolicy
@@ -281,6 +281,9 @@ class _Engine:
         self.closed = False
         self._pump_signal = _Signal()
         self._consumer_signal = _Signal()
+        # Pulled items on their way to the `limit` long-lived workers: a task per item
+        # would cost more than the request itself. Never longer than `limit`.
+        self._queue: asyncio.Queue[Optional[tuple[int, Any]]] = asyncio.Queue()
 
     # -- background side ------------------------------------------------------------------
 
@@ -289,7 +292,13 @@ class _Engine:
         try:
             async with anyio.create_task_group() as tg:
                 self._scope = tg.cancel_scope
-                await self._pump(tg)
+                for _ in range(self.limit):
+                    tg.start_soon(self._worker)
+                try:
+                    await self._pump()
+                finally:
+                    for _ in range(self.limit):
+                        self._queue.put_nowait(None)
         except Exception as exc:  # a bug here must reach the consumer, not vanish
             self._failure = exc
         finally:
@@ -299,7 +308,16 @@ class _Engine:
     def _unyielded(self) -> int:
         return len(self._ready) + len(self._held)
 
-    async def _pump(self, tg: anyio.abc.TaskGroup) -> None:
+    async def _worker(self) -> None:
+        """Send the items the pump hands over, one at a time, until told to stop."""
+        queue = self._queue
+        while True:
+            job = await queue.get()
+            if job is None:
+                return
+            await self._work(*job)
+
+    async def _pump(self) -> None:
         index = 0
         while True:
             while self.alive >= self.limit or self._unyielded() >= self._max_pending:
@@ -314,7 +332,7 @@ class _Engine:
             if item is _END:
                 return
             self.alive += 1
-            tg.start_soon(self._work, index, item)
+            self._queue.put_nowait((index, item))
             index += 1
             if index % _PULLS_PER_CHECKPOINT == 0:
                 # A fast source must not hold the loop; a checkpoint per item would cost a
