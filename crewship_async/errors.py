@@ -120,11 +120,15 @@ class ConflictError(APIError):
 class ThreadBusyError(ConflictError):
     """409 from creating a thread run: the thread is already running one.
 
-    ``thread_id`` names the busy thread; ``message`` is the server's text.
+    ``thread_id`` names the busy thread; ``message`` is the server's text; ``run_id`` is the
+    run holding the thread when the server names it (``error.run_id``), else ``None``.
     """
 
-    def __init__(self, message: str, *, thread_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, thread_id: str, run_id: Optional[str] = None, **kwargs: Any
+    ) -> None:
         self.thread_id = thread_id
+        self.run_id = run_id
         super().__init__(message, **kwargs)
 
 

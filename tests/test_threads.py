@@ -418,6 +418,15 @@ async def test_run_create_without_input(client: AsyncCrewship) -> None:
     assert body(call) == {"environment": "production"}
 
 
+async def test_busy_error_names_the_run_holding_the_thread(client: AsyncCrewship) -> None:
+    busy = {"error": {**BUSY["error"], "run_id": "run_0"}}
+    with aioresponses() as m:
+        m.post(RUNS_URL, status=409, payload=busy)
+        with pytest.raises(ThreadBusyError) as caught:
+            await client.threads.runs.create("thr_1")
+    assert caught.value.run_id == "run_0"
+
+
 async def test_busy_raises_thread_busy_error_once(client: AsyncCrewship) -> None:
     with aioresponses() as m:
         m.post(RUNS_URL, status=409, payload=BUSY, headers={"x-request-id": "req_42"})
@@ -426,6 +435,7 @@ async def test_busy_raises_thread_busy_error_once(client: AsyncCrewship) -> None
     error = caught.value
     assert isinstance(error, ConflictError)
     assert error.thread_id == "thr_1"
+    assert error.run_id is None
     assert error.message == "Thread is busy: run run_0 is still executing"
     assert (error.status_code, error.code, error.request_id) == (409, "conflict", "req_42")
     assert error.body == BUSY

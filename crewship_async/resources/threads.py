@@ -40,9 +40,12 @@ _HISTORY_KEYS = ("history", "checkpoints")
 def _busy_error(
     exc: ConflictError, thread_id: str, message: Optional[str] = None
 ) -> ThreadBusyError:
+    error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    run_id = error.get("run_id") if isinstance(error, dict) else None
     return ThreadBusyError(
         exc.message if message is None else message,
         thread_id=thread_id,
+        run_id=run_id if isinstance(run_id, str) else None,
         status_code=exc.status_code,
         method=exc.method,
         path=exc.path,
