@@ -6,6 +6,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Mapping
+from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
@@ -15,12 +16,13 @@ from ._streams import DEFAULT_IDLE_TIMEOUT
 from ._transport import Transport
 from .errors import CrewshipError
 from .resources.runs import Runs
-from .resources.tables import Tables
-from .resources.threads import Threads
-from .resources.webhooks import Webhooks
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from .resources.tables import Tables
+    from .resources.threads import Threads
+    from .resources.webhooks import Webhooks
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "AsyncCrewship"]
 
@@ -143,9 +145,29 @@ class AsyncCrewship:
             session=session,
         )
         self.runs = Runs(self._transport, idle_timeout=idle_timeout)
-        self.threads = Threads(self._transport, runs=self.runs)
-        self.tables = Tables(self._transport)
-        self.webhooks = Webhooks(self._transport)
+
+    # The other resources are built, and their modules imported, on first access.
+
+    @cached_property
+    def threads(self) -> Threads:
+        """Threads and the runs on them (``client.threads.runs``)."""
+        from .resources.threads import Threads
+
+        return Threads(self._transport, runs=self.runs)
+
+    @cached_property
+    def tables(self) -> Tables:
+        """Structured tables and their rows."""
+        from .resources.tables import Tables
+
+        return Tables(self._transport)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Runs started through an incoming webhook URL."""
+        from .resources.webhooks import Webhooks
+
+        return Webhooks(self._transport)
 
     def __repr__(self) -> str:
         state = " closed" if self._transport.closed else ""

@@ -7,12 +7,11 @@ import logging
 import math
 import random
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import anyio
 
 from .._convert import structure, structure_list
-from .._fanout import DEFAULT_CONCURRENCY, FanOut, ProgressCallback, RequestSource, collect
 from .._pagination import AsyncPager, validate_page_size
 from .._streams import EventStream
 from .._transport import Transport
@@ -20,7 +19,14 @@ from ..errors import APIConnectionError, APIError, APITimeoutError, ResponseErro
 from ..models.runs import CancelResult, Run, RunCreated, RunOutcome, RunRequest
 from ._common import check_environment, check_json_object, check_optional_str, segment
 
+if TYPE_CHECKING:
+    # The fan-out engine is imported by create_many, not with the package.
+    from .._fanout import FanOut, ProgressCallback, RequestSource
+
 __all__ = ["Runs"]
+
+# The same value as ``_fanout.DEFAULT_CONCURRENCY`` (a test keeps the two equal).
+DEFAULT_CONCURRENCY = 64
 
 logger = logging.getLogger("crewship_async")
 
@@ -217,6 +223,8 @@ class Runs:
         Raises ``TypeError``/``ValueError`` here for invalid arguments; see
         :class:`FanOut` for what iterating raises and how it cleans up.
         """
+        from .._fanout import FanOut
+
         transport = self._transport
 
         async def send(request: RunRequest, timeout: Optional[float]) -> RunCreated:
@@ -259,6 +267,8 @@ class Runs:
         the first error); on any exception or cancellation the requests in flight are
         cancelled before it propagates.
         """
+        from .._fanout import collect
+
         return await collect(
             self.create_many(
                 requests,
