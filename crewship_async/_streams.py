@@ -23,7 +23,9 @@ from .models.events import TERMINAL_EVENT_TYPES, EventType, RunEvent
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "EventStream"]
 
 DEFAULT_IDLE_TIMEOUT = 120.0
-_DEDUPE_WINDOW = 10_000
+# How many recent event ids a stream remembers to drop replays after a reconnect: enough
+# for a server that resumes a little before Last-Event-ID, at ~100 KB per stream.
+_DEDUPE_WINDOW = 1_024
 
 
 class EventStream:
@@ -38,7 +40,7 @@ class EventStream:
       terminal event all reconnect with ``Last-Event-ID`` (when an id is known), after the
       server's ``retry`` delay or a jittered exponential backoff (the client's
       :class:`~crewship_async.RetryPolicy` ``initial_delay``/``max_delay``). Events whose
-      own id was already delivered are dropped.
+      own id was already delivered are dropped (among the last 1,024 delivered ids).
     * ``max_reconnects`` consecutive failed attempts (no event delivered in between; a
       ``timeout`` event counts as one) raise :class:`StreamError` from the last error. An
       HTTP error other than 429/5xx (401, 404, ...) is raised as is, without reconnecting,
