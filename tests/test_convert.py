@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, Union
@@ -12,8 +13,22 @@ from conftest import RUN
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crewship_async import CancelResult, ResponseError, Run, RunCreated, RunStatus
-from crewship_async._convert import converter, parse_datetime, structure, structure_list
+from crewship_async import (
+    CancelResult,
+    ResponseError,
+    Run,
+    RunCreated,
+    RunStatus,
+    Thread,
+    ThreadStatus,
+)
+from crewship_async._convert import (
+    _optional_of,
+    converter,
+    parse_datetime,
+    structure,
+    structure_list,
+)
 
 UTC = timezone.utc
 
@@ -266,3 +281,276 @@ def test_mapping_hooks_and_any() -> None:
     assert converter.structure({"a": 1}, dict[str, int]) == {"a": 1}
     assert converter.structure([1], Any) == [1]
     assert converter.structure(None, object) is None
+
+
+# --- generated structure functions --------------------------------------------------------
+
+
+def test_structured_model_is_the_constructed_one() -> None:
+    run = make_run(duration_ms=5)
+    built = Run(
+        id="run_1",
+        status=RunStatus.RUNNING,
+        deployment_id="dep_1",
+        input={"topic": "AI"},
+        created_at=datetime(2024, 1, 15, 10, 35, tzinfo=UTC),
+        started_at=datetime(2024, 1, 15, 10, 35, 2, tzinfo=UTC),
+        extra={"duration_ms": 5},
+    )
+    assert run == built
+    assert repr(run) == repr(built)
+    assert attrs.evolve(run, status="failed").status == "failed"
+    first, second = (structure({"run_id": "r"}, RunCreated, method="P", path="/") for _ in "12")
+    assert first.extra == {}
+    assert first.extra is not second.extra
+
+
+def test_enum_members_and_str_subclasses_are_accepted() -> None:
+    assert make_run(status=RunStatus.FAILED).status is RunStatus.FAILED
+    assert make_run(deployment_id=RunStatus.FAILED).deployment_id == "failed"
+
+
+THREAD = {"thread_id": "thr_1", "status": "busy"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"thread_id": None}, "expected a string, got NoneType"),
+        ({"deployment_id": 5}, "expected a string, got int"),
+        ({"metadata": [1]}, "expected a JSON object, got list"),
+        ({"values": "x"}, "expected a JSON object, got str"),
+        ({"created_at": 3}, "expected an ISO-8601 string, got int"),
+        ({"updated_at": "nope"}, "Invalid isoformat"),
+    ],
+)
+def test_thread_fields_are_checked(changes: dict[str, Any], reason: str) -> None:
+    (field,) = changes
+    with pytest.raises(ResponseError, match=reason) as info:
+        structure({**THREAD, **changes}, Thread, method="GET", path="/t")
+    assert info.value.field == field
+    with pytest.raises(ResponseError, match=reason) as info:
+        structure_list([THREAD, {**THREAD, **changes}], "threads", Thread, method="G", path="/")
+    assert info.value.field == f"threads[1].{field}"
+
+
+def test_thread_fields_may_be_null_or_absent() -> None:
+    nulls = dict.fromkeys(("deployment_id", "metadata", "values", "created_at", "updated_at"))
+    for data in (THREAD, {**THREAD, **nulls}):
+        thread = structure(data, Thread, method="GET", path="/t")
+        assert thread == Thread(thread_id="thr_1", status=ThreadStatus.BUSY)
+        assert thread.is_busy
+
+
+_ISO_TEXTS = st.one_of(
+    st.text(max_size=30),
+    st.datetimes(timezones=st.none() | st.timezones()).map(datetime.isoformat),
+    st.datetimes(timezones=st.just(UTC)).map(lambda m: m.isoformat().replace("+00:00", "Z")),
+    st.datetimes(timezones=st.just(UTC)).map(lambda m: m.isoformat().replace("+00:00", "z")),
+    st.dates().map(lambda d: f"{d.isoformat()}Z"),
+)
+
+
+@given(_ISO_TEXTS)
+def test_model_datetimes_are_parse_datetime(text: str) -> None:
+    data = {**THREAD, "created_at": text}
+    try:
+        expected = parse_datetime(text)
+    except ValueError:
+        with pytest.raises(ResponseError) as info:
+            structure(data, Thread, method="GET", path="/t")
+        assert info.value.field == "created_at"
+        return
+    moment = structure(data, Thread, method="GET", path="/t").created_at
+    assert moment is not None
+    assert moment.utcoffset() == expected.utcoffset()
+    assert moment.replace(tzinfo=None) == expected.replace(tzinfo=None)
+
+
+def test_model_datetimes_from_datetime_objects() -> None:
+    naive = datetime(2024, 1, 1, 12)
+    aware = datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=5)))
+    data = {**THREAD, "created_at": naive, "updated_at": aware}
+    thread = structure(data, Thread, method="GET", path="/t")
+    assert thread.created_at == naive.replace(tzinfo=UTC)
+    assert thread.updated_at is aware
+
+
+def test_standalone_hooks() -> None:
+    assert converter.structure("s", str) == "s"
+    assert converter.structure(3, int) == 3
+    assert converter.structure(False, bool) is False
+    assert converter.structure(None, Optional[int]) is None
+    assert converter.structure(4, Optional[int]) == 4
+    assert converter.structure("idle", Union[ThreadStatus, str]) is ThreadStatus.IDLE
+    for value, tp in [(1, str), (True, int), (1, bool), ("x", Optional[int])]:
+        with pytest.raises(TypeError, match="expected"):
+            converter.structure(value, tp)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="X | None needs Python 3.10")
+def test_pep604_optionals() -> None:
+    tp: Any = eval("int | None")  # an annotation string on 3.9
+    assert converter.structure(None, tp) is None
+    assert converter.structure(2, tp) == 2
+
+
+@pytest.mark.parametrize(
+    ("tp", "inner"),
+    [
+        (Optional[int], int),
+        (Union[None, str], str),
+        (Union[int, str], None),
+        (Union[int, str, None], None),
+        (int, None),
+    ],
+)
+def test_optional_of(tp: Any, inner: Any) -> None:
+    assert _optional_of(tp) is inner
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+@attrs.frozen(slots=True)
+class Plain:
+    name: str
+    count: int = 0
+    tags: list[str] = attrs.field(factory=list)
+    label: Optional[Any] = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define(slots=True)
+class Mutable:
+    name: str
+    count: int = 0
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(slots=False)
+class NoSlots:
+    name: str
+    count: int = 0
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Hashed:
+    name: str
+    count: int = 0
+
+
+@attrs.frozen(slots=True)
+class Checked:
+    name: str = attrs.field(converter=_upper)
+    count: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    note: str = attrs.field(default="-", init=False)
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(slots=True)
+class PostInit:
+    name: str
+    count: int = 0
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if self.count < 0:
+            raise ValueError("count must be >= 0")
+
+
+@attrs.frozen(slots=True, init=False)
+class OwnInit:
+    name: str
+    count: int = 0
+
+    def __init__(self, name: str, count: int = 0) -> None:
+        self.__attrs_init__(name.strip(), count)
+
+
+@attrs.frozen(slots=True)
+class Derived:
+    name: str
+    label: str = attrs.field(default=attrs.Factory(lambda self: self.name.title(), takes_self=True))
+
+
+Made = attrs.make_class(
+    "Made",
+    {
+        "name": attrs.field(type=str),
+        "extra": attrs.field(type=Mapping[str, Any], factory=dict),
+    },
+    frozen=True,
+    slots=True,
+)
+
+
+@pytest.mark.parametrize("cls", [Plain, Mutable, NoSlots, Hashed, Checked, PostInit, Made])
+def test_models_built_with_or_without_init_agree(cls: Any) -> None:
+    fields = attrs.fields_dict(cls)
+    data = {"name": "n", "count": 2} if "count" in fields else {"name": "n"}
+    model = structure(data, cls, method="G", path="/")
+    assert model.name == ("N" if cls is Checked else "n")
+    assert getattr(model, "count", 2) == 2
+    if "extra" in fields:
+        assert model.extra == {}
+        unknown = {"zz": 1, "extra": 2}
+        model = structure({"name": "n", **unknown}, cls, method="G", path="/")
+        assert model.extra == unknown
+        assert getattr(model, "count", 0) == 0
+    with pytest.raises(ResponseError, match=r"'name'.*expected a string, got int"):
+        structure({"name": 1}, cls, method="G", path="/")
+
+
+def test_model_defaults_and_hooks_run() -> None:
+    plain = structure({"name": "n", "tags": ["a"], "label": [1]}, Plain, method="G", path="/")
+    assert plain == Plain("n", tags=["a"], label=[1])
+    assert structure({"name": "n"}, Plain, method="G", path="/").tags == []
+    mutable = structure({"name": "n"}, Mutable, method="G", path="/")
+    mutable.count = 3
+    assert mutable == Mutable("n", 3)
+    assert hash(structure({"name": "n"}, Hashed, method="G", path="/")) == hash(Hashed("n"))
+    checked = structure({"name": "n", "note": "x"}, Checked, method="G", path="/")
+    assert (checked.name, checked.note, checked.extra) == ("N", "-", {})
+    for cls in (Checked, PostInit):
+        with pytest.raises(ResponseError, match=f"does not match {cls.__name__}"):
+            structure({"name": "n", "count": -1}, cls, method="G", path="/")
+    assert structure({"name": " n "}, OwnInit, method="G", path="/") == OwnInit("n")
+    assert structure({"name": "ann"}, Derived, method="G", path="/").label == "Ann"
+    derived = structure({"name": "ann", "label": "x", "other": 1}, Derived, method="G", path="/")
+    assert derived == Derived("ann", "x")
+
+
+@attrs.frozen(slots=True)
+class Aliased:
+    id: str
+    ident: Optional[str] = attrs.field(default=None, metadata={"key": "id"})
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def test_two_fields_may_read_one_key() -> None:
+    aliased = structure({"id": "x"}, Aliased, method="G", path="/")
+    assert (aliased.id, aliased.ident, aliased.extra) == ("x", "x", {})
+    assert structure({"id": "x", "y": 1}, Aliased, method="G", path="/").extra == {"y": 1}
+
+
+@attrs.frozen(slots=True)
+class Node:
+    name: str
+    child: Optional[Node] = None
+    kids: list[Node] = attrs.field(factory=list)
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def test_recursive_model() -> None:
+    data = {"name": "a", "child": {"name": "b", "x": 1}, "kids": [{"name": "c"}]}
+    node = structure(data, Node, method="G", path="/")
+    assert node == Node("a", Node("b", extra={"x": 1}), [Node("c")])
+    with pytest.raises(ResponseError) as info:
+        structure({"name": "a", "child": {"name": 3}}, Node, method="G", path="/")
+    assert info.value.field == "child.name"
+    with pytest.raises(ResponseError) as info:
+        structure({"name": "a", "kids": [{"name": 3}]}, Node, method="G", path="/")
+    assert info.value.field == "kids"
