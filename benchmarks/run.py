@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
@@ -333,7 +333,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     chosen = _parse_cases(args.only) or list(CASES)
     sizes = _sizes(args)
     repeat = args.repeat or (1 if args.smoke else 5)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     modules: dict[str, ModuleType] = {
         name: import_module(f"benchmarks.{CASES[name]}") for name in chosen
@@ -366,7 +366,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 )
     finally:
         upstream.__exit__(None, None, None)
-    elapsed = (datetime.now(timezone.utc) - started).total_seconds()
+    elapsed = (datetime.now(UTC) - started).total_seconds()
     machine = _machine()
     print(
         f"crewship_async benchmarks, {started:%Y-%m-%d %H:%M} UTC, {machine['cpus']} CPUs "

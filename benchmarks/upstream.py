@@ -36,7 +36,7 @@ import json
 import signal
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Optional
 
 from benchmarks._harness import raise_fd_limit
@@ -67,7 +67,7 @@ def event_stream_body(events: int) -> bytes:
 
 
 def _thread(index: int) -> dict[str, object]:
-    created = datetime(2024, 1, 15, 10, 35, tzinfo=timezone.utc) + timedelta(minutes=index)
+    created = datetime(2024, 1, 15, 10, 35, tzinfo=UTC) + timedelta(minutes=index)
     updated = created + timedelta(minutes=5, seconds=index % 60)
     return {
         "thread_id": f"thr_{index:09d}abc",

@@ -21,7 +21,7 @@ import linecache
 import threading
 import types
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Callable, Optional, TypeVar, Union, get_args, get_origin
 
 import attrs
@@ -55,7 +55,7 @@ def parse_datetime(value: Any) -> datetime:
     else:
         raise TypeError(f"expected an ISO-8601 string, got {type(value).__name__}")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment
 
 
@@ -187,7 +187,7 @@ class _Source:
             "_mismatch": _mismatch,
             "_fromisoformat": _fromisoformat,
             "_parse_datetime": parse_datetime,
-            "_utc": timezone.utc,
+            "_utc": UTC,
         }
 
     def name(self, prefix: str, value: Any) -> str:
@@ -366,7 +366,7 @@ def _generate(cls: type[Any]) -> Hook:
             source.add(pad, f"if {has_unknown}:", f"    {setattr_name}(obj, 'extra', {unknown})")
     else:
         source.add(pad, f"obj = {source.name('new', object.__new__)}({cls_name})")
-        for field, setter in zip(fields, setters):
+        for field, setter in zip(fields, setters, strict=True):
             value = values.get(field.name)
             if value is None:
                 default = _default_code(source, field.default)

@@ -116,7 +116,7 @@ def parse_retry_after(headers: Mapping[str, str], now: Optional[float] = None) -
         return None
     if moment.tzinfo is None:
         # "-0000": the zone is not known; HTTP dates are always GMT.
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
+        moment = moment.replace(tzinfo=datetime.UTC)
     current = time.time() if now is None else now
     return max(0.0, moment.timestamp() - current)
 

@@ -127,74 +127,43 @@ class _AttemptFailed(Exception):
         self.retry_after = retry_after
 
 
-if sys.version_info >= (3, 11):
+class _CallGuard:
+    """Lets :meth:`Transport.aclose` end one call or read in flight.
 
-    class _CallGuard:
-        """Lets :meth:`Transport.aclose` end one call or read in flight.
+    ``async with guard`` around the awaited work; ``guard.cancel()`` (from ``aclose``)
+    cancels it, the block then exits quietly and ``guard.fired`` is true. Built on an
+    ``asyncio.timeout`` that never fires on its own: it handles concurrent
+    cancellations correctly and costs a fraction of an anyio cancel scope in the
+    short-lived tasks (one per incoming web request) that typically make the calls.
+    """
 
-        ``async with guard`` around the awaited work; ``guard.cancel()`` (from ``aclose``)
-        cancels it, the block then exits quietly and ``guard.fired`` is true. Built on an
-        ``asyncio.timeout`` that never fires on its own: it handles concurrent
-        cancellations correctly and costs a fraction of an anyio cancel scope in the
-        short-lived tasks (one per incoming web request) that typically make the calls.
-        """
+    __slots__ = ("_timeout",)
 
-        __slots__ = ("_timeout",)
+    def __init__(self) -> None:
+        self._timeout = asyncio.timeout(None)
 
-        def __init__(self) -> None:
-            self._timeout = asyncio.timeout(None)
+    async def __aenter__(self) -> _CallGuard:
+        await self._timeout.__aenter__()
+        return self
 
-        async def __aenter__(self) -> _CallGuard:
-            await self._timeout.__aenter__()
-            return self
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool:
+        try:
+            await self._timeout.__aexit__(exc_type, exc, tb)
+        except TimeoutError:  # raised only when cancel() fired it
+            return True
+        return False
 
-        async def __aexit__(
-            self,
-            exc_type: Optional[type[BaseException]],
-            exc: Optional[BaseException],
-            tb: Optional[TracebackType],
-        ) -> bool:
-            try:
-                await self._timeout.__aexit__(exc_type, exc, tb)
-            except TimeoutError:  # raised only when cancel() fired it
-                return True
-            return False
+    def cancel(self) -> None:
+        self._timeout.reschedule(0)
 
-        def cancel(self) -> None:
-            self._timeout.reschedule(0)
-
-        @property
-        def fired(self) -> bool:
-            return self._timeout.expired()
-
-else:  # pragma: no cover - Python < 3.11 has no asyncio.timeout
-
-    class _CallGuard:
-        """Lets :meth:`Transport.aclose` end one call or read in flight (anyio scope)."""
-
-        __slots__ = ("_scope",)
-
-        def __init__(self) -> None:
-            self._scope = anyio.CancelScope()
-
-        async def __aenter__(self) -> _CallGuard:
-            self._scope.__enter__()
-            return self
-
-        async def __aexit__(
-            self,
-            exc_type: Optional[type[BaseException]],
-            exc: Optional[BaseException],
-            tb: Optional[TracebackType],
-        ) -> bool:
-            return bool(self._scope.__exit__(exc_type, exc, tb))
-
-        def cancel(self) -> None:
-            self._scope.cancel()
-
-        @property
-        def fired(self) -> bool:
-            return self._scope.cancelled_caught
+    @property
+    def fired(self) -> bool:
+        return self._timeout.expired()
 
 
 class StreamConnection:
@@ -524,7 +493,7 @@ class Transport:
             # The request never left this process: sending it again cannot duplicate it.
             self._log_attempt(method, shown, type(exc).__name__, started, attempt)
             raise self._failed_without_response(exc, method, shown, deadline, sent=False) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._log_attempt(method, shown, type(exc).__name__, started, attempt)
             raise self._failed_without_response(exc, method, shown, deadline, sent=True) from exc
         self._log_attempt(method, shown, status, started, attempt)

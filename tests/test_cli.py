@@ -465,7 +465,7 @@ def test_webhook_trigger_needs_no_api_key(
 
 
 def test_to_jsonable_converts_models() -> None:
-    when = dt.datetime(2024, 1, 15, 10, 35, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2024, 1, 15, 10, 35, tzinfo=dt.UTC)
     run = Run(id="run_1", status=RunStatus.SUCCEEDED, created_at=when, extra={"k": 1})
     data = to_jsonable(run)
     assert data["status"] == "succeeded"

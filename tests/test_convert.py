@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Optional, Union
 
 import attrs
@@ -30,7 +30,7 @@ from crewship_async._convert import (
     structure_list,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def make_run(**changes: Any) -> Run:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -122,7 +122,7 @@ async def test_get(client: AsyncCrewship, mocked: aioresponses) -> None:
     assert run.status is RunStatus.SUCCEEDED
     assert run.is_terminal
     assert run.output == {"text": "done"}
-    assert run.created_at == datetime(2024, 1, 15, 10, 35, tzinfo=timezone.utc)
+    assert run.created_at == datetime(2024, 1, 15, 10, 35, tzinfo=UTC)
     assert run.extra == {"cost": 3}
 
 

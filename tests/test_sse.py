@@ -565,7 +565,7 @@ def encode(specs: Sequence[Spec], line_ends: Sequence[str], bom: bool) -> bytes:
 
 def split_at(raw: bytes, cuts: Sequence[int]) -> list[bytes]:
     points = sorted({min(cut, len(raw)) for cut in cuts})
-    return [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)])]
+    return [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
 
 
 @PROPERTY_SETTINGS
@@ -589,7 +589,7 @@ def test_round_trip(specs: list[Spec], line_ends: list[str], bom: bool) -> None:
     events = feed_all([encode(specs, line_ends, bom)], decoder)
     assert len(events) == len(specs)
     last_event_id = ""
-    for spec, event in zip(specs, events):
+    for spec, event in zip(specs, events, strict=True):
         last_event_id = last_event_id if spec.id is None else spec.id
         assert event.event == (spec.event or "message")
         assert event.data == re.sub("\r\n|\r", "\n", spec.data)

@@ -6,7 +6,7 @@ import itertools
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Callable
 
 import anyio
@@ -175,7 +175,7 @@ async def test_create(client: AsyncCrewship) -> None:
     assert isinstance(made, Table)
     assert made.columns == [Column("company", "text", required=True, extra={"unique": True})]
     assert made.row_count == 42
-    assert made.updated_at == datetime(2024, 1, 20, 8, 12, tzinfo=timezone.utc)
+    assert made.updated_at == datetime(2024, 1, 20, 8, 12, tzinfo=UTC)
     [call] = calls(m, "POST", "/v1/tables")
     assert body(call) == {
         "name": "leads",
@@ -332,7 +332,7 @@ async def test_rows_list_and_row_model(client: AsyncCrewship) -> None:
     assert first.id == "row_1"
     assert first.values == {"company": "Acme", "score": 92}
     assert first.meta.created_by == "api:Production Key"
-    assert first.meta.created_at == datetime(2024, 1, 15, 10, 35, tzinfo=timezone.utc)
+    assert first.meta.created_at == datetime(2024, 1, 15, 10, 35, tzinfo=UTC)
     assert first.extra == {}
     assert second.values == {"company": "Beta", "values": 3}
     assert second.meta == RowMeta()

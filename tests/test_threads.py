@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Callable
 
 import anyio
@@ -143,7 +143,7 @@ async def test_create_sends_the_given_fields(client: AsyncCrewship) -> None:
     assert created.is_idle
     assert not created.is_busy
     assert created.values is None
-    assert created.created_at == datetime(2024, 1, 15, 10, 35, tzinfo=timezone.utc)
+    assert created.created_at == datetime(2024, 1, 15, 10, 35, tzinfo=UTC)
     [call] = calls(m, "POST", "/v1/threads")
     assert body(call) == {"deployment_id": "dep_1", "metadata": {"user_id": "u1"}}
     assert call.kwargs["headers"]["Authorization"] == "Bearer k"

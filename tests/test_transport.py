@@ -539,7 +539,7 @@ async def test_backoff_delays_follow_the_policy(mocked: aioresponses, sleeps: Sl
         with pytest.raises(InternalServerError):
             await client.runs.get("run_1")
     assert len(sleeps.delays) == 4
-    for delay, ceiling in zip(sleeps.delays, [1.0, 2.0, 3.0, 3.0]):
+    for delay, ceiling in zip(sleeps.delays, [1.0, 2.0, 3.0, 3.0], strict=True):
         assert 0 <= delay <= ceiling
 
 

@@ -75,7 +75,7 @@ def human_time(value: _dt.datetime) -> str:
     """A datetime for people: ``2024-01-15 10:35:02Z`` (UTC to the second)."""
     if value.tzinfo is None:
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return value.astimezone(_dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _serialize_human(inst: Any, field: Any, value: Any) -> Any:

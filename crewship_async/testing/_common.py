@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Optional
 
 __all__ = [
@@ -58,14 +58,14 @@ class ApiError(Exception):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def isoformat(value: Optional[datetime]) -> Optional[str]:
     """ISO 8601 in UTC with a ``Z`` suffix and microseconds, or ``None``."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def dumps(value: Any) -> str:

@@ -391,7 +391,7 @@ class CrewshipEmulator:
         assert self._stopping is not None
         try:
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         return False
 

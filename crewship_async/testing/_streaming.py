@@ -158,7 +158,7 @@ async def _pump(
             wait = min(wait, deadline - loop.time())
         try:
             await asyncio.wait_for(changed.wait(), max(wait, 0.0))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if deadline is not None and loop.time() >= deadline:
                 message = f"Stream timed out after {settings.stream_timeout} seconds"
                 await sender.response.write(bare_frame("timeout", {"message": message}))
