@@ -57,7 +57,6 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
     404: NotFoundError,
     409: ConflictError,
     429: RateLimitError,
-    503: ServiceUnavailableError,
 }
 
 
@@ -111,6 +110,8 @@ def make_api_error(
     }
     if status == 429:
         return RateLimitError(message, retry_after=parse_retry_after(headers), **common)
+    if status == 503:
+        return ServiceUnavailableError(message, retry_after=parse_retry_after(headers), **common)
     cls = _STATUS_ERRORS.get(status)
     if cls is None:
         cls = InternalServerError if status >= 500 else APIError
@@ -512,7 +513,7 @@ class Transport:
                 ) from None
         error = make_api_error(status, response_headers, raw, method=method, path=shown)
         retryable = self.retry_policy.retries_status(method, status)
-        retry_after = parse_retry_after(response_headers) if status in (429, 503) else None
+        retry_after = getattr(error, "retry_after", None)
         raise _AttemptFailed(error, retryable=retryable, retry_after=retry_after)
 
     @staticmethod

@@ -145,7 +145,12 @@ class InternalServerError(APIError):
 
 
 class ServiceUnavailableError(APIError):
-    """503: the service is temporarily unavailable."""
+    """503: the service is temporarily unavailable. ``retry_after``: the server's delay in
+    seconds, if it sent ``Retry-After``."""
+
+    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
 
 
 class APIConnectionError(CrewshipError):

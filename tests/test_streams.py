@@ -371,10 +371,11 @@ async def test_refused_connections_count_as_failures() -> None:
     assert isinstance(info.value.__cause__, APIConnectionError)
 
 
+@pytest.mark.parametrize("status", [429, 503])
 async def test_rate_limited_open_honours_retry_after(
-    server: ScriptedServer, live: AsyncCrewship, sleeps: Sleeps
+    server: ScriptedServer, live: AsyncCrewship, sleeps: Sleeps, status: int
 ) -> None:
-    server.add(respond(429, {"error": {"message": "slow"}}, headers={"Retry-After": "2"}))
+    server.add(respond(status, {"error": {"message": "slow"}}, headers={"Retry-After": "2"}))
     server.add(stream(completed()))
     assert len(await collect(live.runs.stream("run_1"))) == 1
     assert sleeps.delays == [2.0]

@@ -102,6 +102,16 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
 # --- status -> error --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("status", "cls"), [(429, RateLimitError), (503, ServiceUnavailableError)])
+async def test_retry_after_is_kept_on_the_error(
+    no_retry: AsyncCrewship, mocked: aioresponses, status: int, cls: type[APIError]
+) -> None:
+    mocked.get(RUN_URL, status=status, payload=envelope("later"), headers={"Retry-After": "7"})
+    with pytest.raises(cls) as info:
+        await no_retry.runs.get("run_1")
+    assert getattr(info.value, "retry_after", None) == 7.0
+
+
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
