@@ -15,7 +15,7 @@ from typing import Any, Optional
 import anyio
 
 from . import _json
-from ._sse import ServerSentEvent, SSEDecoder
+from ._sse import EventTooLargeError, ServerSentEvent, SSEDecoder
 from ._transport import StreamConnection, Transport
 from .errors import APIConnectionError, APIError, StreamError
 from .models.events import TERMINAL_EVENT_TYPES, EventType, RunEvent
@@ -84,6 +84,8 @@ class EventStream:
         self._failures = 0
         self._server_retry: Optional[float] = None
         self._last_error: Optional[BaseException] = None
+        # An event past the size cap: raised once the events before it were delivered.
+        self._oversized: Optional[EventTooLargeError] = None
         self._idle_since = 0.0
         # Set when an event that resets the idle clock was delivered since the last read:
         # the clock is read once per chunk, not once per event.
@@ -130,6 +132,8 @@ class EventStream:
                         return event
                 if self._finished:
                     raise StopAsyncIteration
+                if self._oversized is not None:
+                    raise self._oversized
                 await self._fill()
         except BaseException:
             self._finished = True
@@ -243,7 +247,12 @@ class EventStream:
         if not chunk:
             await self._reconnect(error)
             return
-        self._pending.extend(self._decoder.feed(chunk))
+        try:
+            self._pending.extend(self._decoder.feed(chunk))
+        except EventTooLargeError as exc:
+            # The events this chunk completed before the oversized one come first.
+            self._pending.extend(exc.events)
+            self._oversized = exc
         retry = self._decoder.retry
         if retry is not None:
             self._server_retry = retry / 1000.0

@@ -625,7 +625,7 @@ class Transport:
             raise ClientClosedError(f"GET {path}: the client was closed while opening the stream")
         try:
             if response.status >= 300:
-                raw = await response.read()
+                raw = await self._read_error_body(response, path, limit * 3)
                 raise make_api_error(
                     response.status, response.headers, raw, method=method, path=path
                 )
@@ -641,3 +641,31 @@ class Transport:
             response.close()
             raise
         return StreamConnection(response, method=method, path=path, in_flight=self._in_flight)
+
+    async def _read_error_body(
+        self, response: aiohttp.ClientResponse, path: str, limit: float
+    ) -> bytes:
+        """The body of a stream's HTTP error response: within ``limit`` seconds, ended by
+        :meth:`aclose`, and with aiohttp's errors mapped (the caller closes the response)."""
+        guard = _CallGuard()
+        self._in_flight.add(guard)
+        try:
+            async with guard:
+                with anyio.move_on_after(limit):
+                    try:
+                        return await response.read()
+                    except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+                        raise self._connection_error(
+                            exc, "GET", path, f"the {response.status} error response was cut short"
+                        ) from exc
+                raise APITimeoutError(
+                    f"GET {path} -> {response.status}: the error response did not arrive "
+                    f"within {limit:.1f}s",
+                    method="GET",
+                    path=path,
+                )
+        finally:
+            self._in_flight.discard(guard)
+        raise ClientClosedError(
+            f"GET {path}: the client was closed while reading the error response"
+        )

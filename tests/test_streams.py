@@ -202,6 +202,28 @@ async def test_event_past_the_size_cap_raises(server: ScriptedServer, live: Asyn
     await server.wait_for(lambda: server.disconnects == 1)
 
 
+async def test_events_before_an_oversized_one_are_delivered_first(
+    server: ScriptedServer, live: AsyncCrewship
+) -> None:
+    # One chunk: two events, then one past the cap. Before the fix the two were dropped
+    # (the decoder hands them over on its EventTooLargeError) and last_event_id stayed None.
+    server.add(stream(started(id="1"), log("a", id="2"), log("y" * 5000), end="hang"))
+    events = EventStream(live._transport, EVENTS_PATH, max_event_size=1024)
+    received: list[RunEvent] = []
+
+    async def consume() -> None:
+        async with events:
+            with anyio.fail_after(10):
+                async for event in events:
+                    received.append(event)
+
+    with pytest.raises(StreamError, match="maximum event size"):
+        await consume()
+    assert [e.id for e in received] == ["1", "2"]
+    assert events.last_event_id == "2"
+    await server.wait_for(lambda: server.disconnects == 1)
+
+
 async def test_error_event_raises_with_its_message(
     server: ScriptedServer, live: AsyncCrewship, no_resource_warnings: None
 ) -> None:
@@ -736,4 +758,57 @@ async def test_closing_the_client_while_a_stream_opens(server: ScriptedServer) -
     with pytest.raises(ClientClosedError, match="closed while opening the stream"):
         with anyio.fail_after(10):
             await task
+    await server.wait_for(lambda: server.disconnects == 1)
+
+
+# --- an HTTP error whose body does not arrive whole ----------------------------------
+
+
+def error_body(end: str) -> Script:
+    """A 503 whose JSON body is cut short (``end="abort"``) or never finishes."""
+    return stream(b'{"error": {"mess', status=503, end=end, content_type="application/json")
+
+
+async def test_error_body_cut_short_is_a_connection_error(
+    server: ScriptedServer, live: AsyncCrewship, sleeps: Sleeps
+) -> None:
+    # Before the fix aiohttp's ClientPayloadError escaped open_stream and the stream.
+    server.add(error_body("abort"), stream(completed(id="1")))
+    with pytest.raises(APIConnectionError, match="error response") as info:
+        await live._transport.open_stream(EVENTS_PATH)
+    assert isinstance(info.value.__cause__, aiohttp.ClientPayloadError)
+    server.add(error_body("abort"), stream(completed(id="1")))
+    received = await collect(live.runs.stream("run_1"))
+    assert [e.id for e in received] == ["1"]  # the stream reconnected
+
+
+async def test_error_body_that_never_ends_times_out(
+    server: ScriptedServer, live: AsyncCrewship
+) -> None:
+    server.add(error_body("hang"))
+    with pytest.raises(APITimeoutError, match="error response"), anyio.fail_after(10):
+        await live._transport.open_stream(EVENTS_PATH, connect_timeout=0.1)
+    await server.wait_for(lambda: server.disconnects == 1)
+
+
+async def test_closing_the_client_while_an_error_body_is_read(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, no_resource_warnings: None
+) -> None:
+    # Before the fix the read of the error body was not among the calls aclose() ends:
+    # it waited forever on a connection the closed session no longer served.
+    reading = asyncio.Event()
+    original_read = aiohttp.ClientResponse.read
+
+    async def read(self: aiohttp.ClientResponse) -> bytes:
+        reading.set()
+        return await original_read(self)
+
+    monkeypatch.setattr(aiohttp.ClientResponse, "read", read)
+    server.add(error_body("hang"))
+    client = AsyncCrewship(api_key=API_KEY, base_url=server.url, retry_policy=FAST)
+    task = asyncio.create_task(client.runs.stream("run_1").__anext__())
+    await reading.wait()
+    await client.aclose()
+    with pytest.raises(ClientClosedError, match="closed while reading"), anyio.fail_after(10):
+        await task
     await server.wait_for(lambda: server.disconnects == 1)
