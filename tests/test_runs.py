@@ -182,6 +182,24 @@ async def test_list_max_items_and_pages(client: AsyncCrewship, mocked: aiorespon
     assert [[run.id for run in page] for page in pages] == [["a", "b"]]
 
 
+async def test_list_ends_when_the_server_ignores_limit_and_offset(
+    client: AsyncCrewship, mocked: aioresponses
+) -> None:
+    # GET /v1/runs is inferred: its paging is undocumented. A server that ignores
+    # limit/offset answers every page with every run; the walk must end without repeats.
+    everything = runs(*(f"r{n}" for n in range(25)))
+    mocked.get(page_url(0, 20), payload=everything)
+    mocked.get(page_url(20, 20), payload=everything)
+    mocked.get(page_url(40, 20), payload=everything)
+    items = await client.runs.list(max_items=100).to_list()
+    assert [run.id for run in items] == [f"r{n}" for n in range(25)]
+    mocked.get(page_url(0, 5), payload=runs("a", "b", "c", "d", "e"))
+    mocked.get(page_url(5, 5), payload=runs("a", "b", "c", "d", "e"))
+    mocked.get(page_url(10, 5), payload=runs("a", "b", "c", "d", "e"))
+    items = await client.runs.list(limit=5, max_items=100).to_list()
+    assert [run.id for run in items] == ["a", "b", "c", "d", "e"]
+
+
 async def test_list_wrong_shape(client: AsyncCrewship, mocked: aioresponses) -> None:
     mocked.get(page_url(0, 20), payload={"runs": [RUN, {"id": "r2"}]})
     with pytest.raises(ResponseError, match=r"runs\[1\]\.status") as info:

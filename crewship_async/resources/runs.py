@@ -92,6 +92,9 @@ class Runs:
 
         Returns an :class:`AsyncPager` that fetches pages of ``limit`` lazily as it is
         iterated; ``max_items`` stops early. Arguments are checked here, before any request.
+        The API does not document this listing's paging, so the pager also stops (without
+        repeating a run) when the server ignores ``limit``/``offset`` (see
+        :class:`GuardedPager`).
         """
         check_optional_str("deployment_id", deployment_id)
         check_optional_str("status", status)
@@ -107,7 +110,10 @@ class Runs:
             data = await self._transport.request("GET", "/v1/runs", params=params, timeout=timeout)
             return structure_list(data, "runs", Run, method="GET", path="/v1/runs")
 
-        return AsyncPager(fetch, page_size=limit, max_items=max_items)
+        # Imported here: the client imports this module up front, the guard is rarely used.
+        from ._support import GuardedPager
+
+        return GuardedPager(fetch, page_size=limit, max_items=max_items, key=lambda run: run.id)
 
     async def cancel(self, run_id: str, *, timeout: Optional[float] = None) -> CancelResult:
         """Cancel a pending or running run (``POST /v1/runs/{id}/cancel``).
