@@ -130,6 +130,25 @@ async def test_connection_error_text_never_holds_the_token(client: AsyncCrewship
     assert TOKEN not in everything_about(caught.value)
 
 
+async def test_no_chained_exception_holds_the_token(client: AsyncCrewship) -> None:
+    # `raise ... from None` only hides the chain from tracebacks: __context__ still held
+    # the internal attempt error and, through it, aiohttp's message with the whole URL.
+    failure = aiohttp.ConnectionTimeoutError(f"Connection timeout to host {URL}")
+    with aioresponses() as m:
+        m.post(URL, exception=failure, repeat=True)
+        with pytest.raises(APIConnectionError) as caught:
+            await client.webhooks.trigger(TOKEN, {"a": 1})
+    chain: list[BaseException] = []
+    pending: list[BaseException] = [caught.value]
+    while pending:
+        error = pending.pop()
+        if any(error is seen for seen in chain):
+            continue
+        chain.append(error)
+        pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+    assert all(TOKEN not in everything_about(error) for error in chain)
+
+
 async def test_non_json_success_body_is_scrubbed(client: AsyncCrewship) -> None:
     with aioresponses() as m:
         m.post(URL, status=202, body=f"started {TOKEN}", content_type="text/plain")

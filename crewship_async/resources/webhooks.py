@@ -86,11 +86,13 @@ class Webhooks:
         except CrewshipError as exc:
             # The transport shows WEBHOOK_DISPLAY_PATH, but an underlying aiohttp error
             # (e.g. a connection timeout) can quote the full URL, and a server may echo
-            # the token: scrub it and drop the chained aiohttp exception.
+            # the token: scrub it and drop the chained aiohttp exception (``from None``
+            # only hides ``__context__`` from tracebacks; it must go too).
             secrets = (secret, encoded) if encoded != secret else (secret,)
             exc.message = _scrub(exc.message, secrets)
             exc.args = tuple(_scrub(arg, secrets) for arg in exc.args)
             if isinstance(exc, APIError):
                 exc.body = _scrub(exc.body, secrets)
+            exc.__context__ = None
             raise exc from None
         return structure(data, RunCreated, method="POST", path=WEBHOOK_DISPLAY_PATH)
