@@ -192,6 +192,30 @@ def test_batch_failures_are_recorded_and_exit_1(
     capsys.readouterr()
 
 
+def test_batch_output_stays_strict_json_for_nan_inputs(
+    server: ThreadedEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Python's json.loads takes NaN and Infinity, which JSON has not: echoed back as the
+    # record's "input", they made a line no strict JSON reader can parse.
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text('{"x": NaN}\n{"y": [-Infinity]}\n{"n": 2}\n')
+    output = tmp_path / "out.jsonl"
+    assert server.cli("batch", "dep_a", str(inputs), "-o", str(output)) == 1
+
+    def strict(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    lines = output.read_text().splitlines()
+    records_read = [json.loads(line, parse_constant=strict) for line in lines]
+    parsed = {record["index"]: record for record in records_read}
+    assert sorted(parsed) == [0, 1, 2]
+    assert "not valid JSON" in parsed[0]["error"]
+    assert "not valid JSON" in parsed[1]["error"]
+    assert parsed[2]["run_id"].startswith("run_")
+    assert sent_inputs(server) == [2]
+    capsys.readouterr()
+
+
 def test_batch_fail_fast_stops_and_resume_finishes_exactly_once(
     server: ThreadedEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -202,13 +226,45 @@ def test_batch_fail_fast_stops_and_resume_finishes_exactly_once(
     argv = ["batch", "dep_a", str(inputs), "-o", str(output), "--concurrency", "1"]
     assert server.cli(*argv, "--fail-fast") == 1
     err = capsys.readouterr().err
-    assert "stopped after 0 outcomes" in err
-    assert "--resume" in err
-    assert err.strip().splitlines()[-1].startswith("error: POST /v1/runs -> 400")
-    assert records(output) == []
+    assert err.strip().splitlines()[-1].startswith("error: 1 of ")
+    lines = records(output)
+    assert lines[0]["index"] == 0
+    assert lines[0]["error"].startswith("POST /v1/runs -> 400")
+    # At most the one input pulled while the first was answered is sent after it, and
+    # everything sent is recorded.
+    assert sorted(line["index"] for line in lines) == sent_inputs(server)
+    assert len(lines) <= 2
     assert server.cli(*argv, "--resume") == 0
-    assert collections.Counter(created_inputs(server)) == dict.fromkeys(range(12), 1)
+    assert collections.Counter(created_inputs(server)) == dict.fromkeys(range(1, 12), 1)
     assert sorted(line["index"] for line in records(output)) == list(range(12))
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_batch_fail_fast_records_every_run_it_created(
+    server: ThreadedEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], ordered: bool
+) -> None:
+    inputs = tmp_path / "inputs.jsonl"
+    write_inputs(inputs, 40)
+    output = tmp_path / "out.jsonl"
+
+    def faults(emu: Any) -> None:
+        emu.faults.latency(0.05, route="POST /v1/runs", count=1)
+        emu.faults.fail_next(1, status=400, route="POST /v1/runs")
+
+    server.call(faults)
+    argv = ["batch", "dep_a", str(inputs), "-o", str(output), "--concurrency", "4"]
+    assert server.cli(*argv, "--fail-fast", *(["--ordered"] if ordered else [])) == 1
+    lines = records(output)
+    recorded_runs = {line["run_id"] for line in lines if "run_id" in line}
+    created_runs = set(server.call(lambda emu: list(emu.runs)))
+    assert created_runs == recorded_runs
+    assert sum("error" in line for line in lines) == 1
+    assert len(lines) < 40
+    assert server.cli(*argv, "--resume") == 0
+    created = collections.Counter(created_inputs(server))
+    assert all(count == 1 for count in created.values())
+    assert sorted(line["index"] for line in records(output)) == list(range(40))
     capsys.readouterr()
 
 

@@ -72,7 +72,12 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write outcomes in input order (malformed lines are recorded as they are read)",
     )
-    batch.add_argument("--fail-fast", action="store_true", help="stop at the first failed request")
+    batch.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="send no new input after the first failed request; the requests already sent "
+        "finish and are recorded, so --resume sends nothing twice",
+    )
     batch.add_argument(
         "--progress-interval",
         type=positive_float,
@@ -136,6 +141,12 @@ def _record_index(raw: bytes) -> Optional[int]:
     return index
 
 
+def _refuse_constant(name: str) -> Any:
+    """``parse_constant`` of input lines: NaN and the infinities are not JSON (Python's
+    parser takes them, and echoing one back in a record would break the output file)."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _count_inputs(path: str) -> Optional[int]:
     if path == "-":
         return None
@@ -166,6 +177,10 @@ class _Batch:
         self.failed = 0
         self.written = 0
         self.pending: dict[int, tuple[int, Any]] = {}
+        # Set by --fail-fast at the first failed request: no new input is sent, but the
+        # requests already sent finish and are recorded (the fan-out's own fail_fast would
+        # drop finished outcomes, leaving runs that --resume would create again).
+        self.stopping = False
 
     def write(self, record: dict[str, Any]) -> None:
         self.sink.write(dumps_line(record) + "\n")
@@ -182,13 +197,15 @@ class _Batch:
         """The run requests of the input lines not done yet, in order."""
         sequence = 0
         for index, line in enumerate(handle):
+            if self.stopping:
+                return
             if not line.strip():
                 continue
             if index in self.done:
                 self.skipped += 1
                 continue
             try:
-                value = json.loads(line)
+                value = json.loads(line, parse_constant=_refuse_constant)
             except ValueError as exc:
                 self.write({"index": index, "input": None, "error": f"not valid JSON: {exc}"})
                 continue
@@ -210,7 +227,6 @@ class _Batch:
             self.requests(handle),
             concurrency=self.args.concurrency,
             ordered=self.args.ordered,
-            fail_fast=self.args.fail_fast,
         )
         async with fanout as outcomes:
             async for outcome in outcomes:
@@ -226,6 +242,7 @@ class _Batch:
                     record["error_type"] = type(error).__name__
                     if isinstance(error, APIError):
                         record["status_code"] = error.status_code
+                    self.stopping = self.stopping or self.args.fail_fast
                 self.write(record)
 
     def summary(self, elapsed: float) -> dict[str, Any]:
