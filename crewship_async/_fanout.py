@@ -89,7 +89,7 @@ import anyio
 import anyio.lowlevel
 
 from ._retry import RetryPolicy
-from .errors import RateLimitError
+from .errors import ClientClosedError, RateLimitError
 from .models.runs import RunCreated, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
@@ -352,7 +352,11 @@ class _Engine:
         finally:
             self.alive -= 1
             self._pump_signal.notify()
-        if outcome.error is not None and self._fail_fast:
+        if outcome.error is not None and (
+            self._fail_fast or isinstance(outcome.error, ClientClosedError)
+        ):
+            # A closed client cannot send anything more: stop instead of turning every
+            # remaining item (of a source that may never end) into the same error.
             self._fail(outcome.error)
             return
         if self._ordered:

@@ -47,14 +47,16 @@ class AsyncPager(Generic[T]):
         while left is None or left > 0:
             size = self.page_size
             page = await self._fetch_page(offset, size)
+            received = len(page)
             if left is not None:
                 page = page[:left]
                 left -= len(page)
             if page:
                 yield page
-            if len(page) < size:
+            if received < size:
                 return
-            offset += size
+            # A server that sends more than asked still gets the next offset right.
+            offset += received
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()

@@ -839,6 +839,30 @@ async def test_closed_client_raises(mock_client: AsyncCrewship) -> None:
         await mock_client.runs.create_all([item(0)])
 
 
+async def test_closing_the_client_mid_batch_ends_an_endless_one(server: RunServer) -> None:
+    client = AsyncCrewship(api_key=KEY, base_url=server.url, retry_policy=FAST)
+
+    def endless() -> Iterator[dict[str, Any]]:
+        n = 0
+        while True:
+            yield item(n)
+            n += 1
+
+    got = 0
+
+    async def consume() -> None:
+        nonlocal got
+        async with client.runs.create_many(endless(), concurrency=4) as outcomes:
+            async for _ in outcomes:
+                got += 1
+                if got == 10:
+                    await client.aclose()
+
+    with pytest.raises(ClientClosedError):
+        await consume()
+    assert got >= 10
+
+
 async def test_empty_input(mock_client: AsyncCrewship) -> None:
     assert await mock_client.runs.create_all([]) == []
     fan = mock_client.runs.create_many(iter(()))
