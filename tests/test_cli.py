@@ -638,16 +638,17 @@ def test_ctrl_c_exits_130_and_closes_the_stream(server: ThreadedEmulator) -> Non
     assert server.cli("--json", "runs", "create", "dep_a") == 0
     run_id = next(iter(server.call(lambda emu: list(emu.runs))))
     env = {"CREWSHIP_BASE_URL": server.url, "CREWSHIP_API_KEY": server.api_key}
-    process = _spawn("runs", "events", run_id, env=env)
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()  # the first event arrived: the stream is open
-        assert "run.started" in first or "heartbeat" in first
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=10)
-    finally:
-        process.kill()
-        process.wait()
+    # `with` closes the pipes even when an assertion fails (no ResourceWarning later).
+    with _spawn("runs", "events", run_id, env=env) as process:
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()  # the first event arrived: the stream is open
+            assert "run.started" in first or "heartbeat" in first
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+            process.wait()
     assert process.returncode == 130
     assert "Traceback" not in err
     assert err.strip() == "interrupted"
@@ -661,19 +662,20 @@ def test_ctrl_c_exits_130_and_closes_the_stream(server: ThreadedEmulator) -> Non
 
 
 def test_emulator_command_serves_until_ctrl_c() -> None:
-    process = _spawn("emulator", "--port", "0", "--api-key", "emu_key", env={})
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        url = first.strip().rsplit(" ", 1)[-1]
-        assert url.startswith("http://127.0.0.1:")
-        assert "emu_key" in process.stdout.readline()
-        assert main(["--base-url", url, "--api-key", "emu_key", "--json", "runs", "list"]) == 0
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=10)
-    finally:
-        process.kill()
-        process.wait()
+    with _spawn("emulator", "--port", "0", "--api-key", "emu_key", env={}) as process:
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            url = first.strip().rsplit(" ", 1)[-1]
+            assert url.startswith("http://127.0.0.1:")
+            assert "emu_key" in process.stdout.readline()
+            argv = ["--base-url", url, "--api-key", "emu_key", "--json", "runs", "list"]
+            assert main(argv) == 0
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+            process.wait()
     assert process.returncode == 0
     assert "Traceback" not in err
     assert "emulator stopped" in err

@@ -269,43 +269,41 @@ def test_batch_fail_fast_records_every_run_it_created(
 
 
 def test_batch_ctrl_c_then_resume(server: ThreadedEmulator, tmp_path: Path) -> None:
+    total = 200  # far more than can finish between the 8th line and the interrupt
     inputs = tmp_path / "inputs.jsonl"
-    write_inputs(inputs, 60)
+    write_inputs(inputs, total)
     output = tmp_path / "out.jsonl"
     # Slow POSTs: a request cancelled during its delay never reaches the handler.
     server.call(lambda emu: emu.faults.latency(0.05, route="POST /v1/runs"))
     env = {**os.environ, "CREWSHIP_BASE_URL": server.url, "CREWSHIP_API_KEY": server.api_key}
-    process = subprocess.Popen(
-        [*CLI, "batch", "dep_a", str(inputs), "-o", str(output), "--concurrency", "4"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if output.exists() and output.read_text().count("\n") >= 8:
-                break
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=10)
-    finally:
-        process.kill()
-        process.wait()
+    argv = [*CLI, "batch", "dep_a", str(inputs), "-o", str(output), "--concurrency", "4"]
+    # `with` closes the pipes even when an assertion fails (no ResourceWarning later).
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    ) as process:
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if output.exists() and output.read_text().count("\n") >= 8:
+                    break
+                time.sleep(0.01)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+            process.wait()
     assert process.returncode == 130
     assert "Traceback" not in err
     assert "--resume" in err
     written = len(records(output))
-    assert 8 <= written < 60
+    assert 8 <= written < total
     server.call(lambda emu: emu.faults.reset())
     assert server.cli("batch", "dep_a", str(inputs), "-o", str(output), "--resume") == 0
-    assert sorted(line["index"] for line in records(output)) == list(range(60))
+    assert sorted(line["index"] for line in records(output)) == list(range(total))
     created = collections.Counter(created_inputs(server))
-    assert set(created) == set(range(60))
+    assert set(created) == set(range(total))
     # At most once per recorded index; only a request in flight at the kill could repeat.
-    assert sum(created.values()) - 60 <= 4
+    assert sum(created.values()) - total <= 4
 
 
 def test_batch_rich_progress(
