@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli_support import ThreadedEmulator, running_emulator
+from test_cli_support import ThreadedEmulator, default_sigint, running_emulator
 
 from crewship_async import (
     APIConnectionError,
@@ -630,6 +630,7 @@ def _spawn(*argv: str, env: dict[str, str]) -> subprocess.Popen[str]:
         text=True,
         env={**os.environ, **env},
         cwd=ROOT,
+        preexec_fn=default_sigint,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli_support import ThreadedEmulator, running_emulator
+from test_cli_support import ThreadedEmulator, default_sigint, running_emulator
 
 from crewship_async.cli import _batch, main
 from crewship_async.cli._batch import load_done
@@ -279,7 +279,13 @@ def test_batch_ctrl_c_then_resume(server: ThreadedEmulator, tmp_path: Path) -> N
     argv = [*CLI, "batch", "dep_a", str(inputs), "-o", str(output), "--concurrency", "4"]
     # `with` closes the pipes even when an assertion fails (no ResourceWarning later).
     with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        preexec_fn=default_sigint,
     ) as process:
         try:
             deadline = time.monotonic() + 60

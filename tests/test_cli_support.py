@@ -8,6 +8,7 @@ lets the test inspect or change it from the main thread. This module holds no te
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections.abc import Iterator
 from typing import Any, Callable, TypeVar
@@ -16,6 +17,16 @@ from crewship_async.cli import main
 from crewship_async.testing import CrewshipEmulator
 
 T = TypeVar("T")
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT.
+
+    A process started in the background by a non-interactive shell ignores SIGINT, and its
+    children inherit that; Python then installs no KeyboardInterrupt handler at all. The
+    Ctrl-C tests must not depend on how the test run itself was started.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class ThreadedEmulator:

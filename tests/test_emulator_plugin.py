@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from test_cli_support import default_sigint
 
 from crewship_async.testing import CrewshipEmulator, pytest_plugin
 from crewship_async.testing.__main__ import build_parser, main, serve_forever
@@ -183,6 +184,7 @@ async def test_module_runs_as_a_script() -> None:
         "0.001",
         stdout=asyncio.subprocess.PIPE,
         env=env,
+        preexec_fn=default_sigint,
     )
     assert process.stdout is not None
     try:
