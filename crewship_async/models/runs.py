@@ -11,6 +11,7 @@ import attrs
 
 __all__ = [
     "TERMINAL_RUN_STATUSES",
+    "check_environment",
     "CancelResult",
     "Environment",
     "Run",
@@ -101,12 +102,18 @@ class CancelResult:
     extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
 
 
-def _validate_environment(instance: Any, attribute: Any, value: Any) -> None:
-    if value not in _ENVIRONMENTS:
-        raise ValueError(f"environment must be 'production' or 'staging', got {value!r}")
-
-
 _ENVIRONMENTS = frozenset(e.value for e in Environment)
+
+
+def check_environment(value: object) -> str:
+    """Return ``value`` if it is ``"production"`` or ``"staging"``, else raise ``ValueError``."""
+    if isinstance(value, str) and value in _ENVIRONMENTS:
+        return str(value)
+    raise ValueError(f"environment must be 'production' or 'staging', got {value!r}")
+
+
+def _validate_environment(instance: Any, attribute: Any, value: Any) -> None:
+    check_environment(value)
 
 
 def _validate_deployment_id(instance: Any, attribute: Any, value: Any) -> None:

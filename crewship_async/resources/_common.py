@@ -6,15 +6,14 @@ from collections.abc import Mapping
 from typing import Any, Optional
 from urllib.parse import quote
 
+from ..models.runs import check_environment
+
 __all__ = [
-    "ENVIRONMENTS",
     "check_environment",
     "check_json_object",
     "check_optional_str",
     "segment",
 ]
-
-ENVIRONMENTS = frozenset({"production", "staging"})
 
 
 def segment(name: str, value: object) -> str:
@@ -28,13 +27,6 @@ def segment(name: str, value: object) -> str:
     if value in ("", ".", ".."):
         raise ValueError(f"{name} must be a non-empty id other than '.' and '..', got {value!r}")
     return quote(value, safe="")
-
-
-def check_environment(value: object) -> str:
-    """Return ``value`` if it is ``"production"`` or ``"staging"``, else raise ``ValueError``."""
-    if isinstance(value, str) and value in ENVIRONMENTS:
-        return str(value)
-    raise ValueError(f"environment must be 'production' or 'staging', got {value!r}")
 
 
 def check_json_object(name: str, value: object) -> Optional[Mapping[str, Any]]:
