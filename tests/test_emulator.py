@@ -1012,6 +1012,41 @@ async def test_list_update_delete_rows(api: Api) -> None:
     assert "Row not found" in await api.error("PATCH", row_path, 404, json={"score": 1})
 
 
+async def test_offset_has_no_upper_bound(api: Api) -> None:
+    # Only limit is capped (1 to 1000); offset is any count >= 0, or no listing could go
+    # past its 1,000th item.
+    table_id = (await create_table(api))["id"]
+    rows_path = f"/v1/tables/{table_id}/rows"
+    ids: list[str] = []
+    for batch in range(11):
+        rows = [{"company": f"c{batch}-{n}", "score": n} for n in range(100)]
+        ids += [row["id"] for row in (await api.ok("POST", rows_path, 201, json=rows))["rows"]]
+    page = await api.ok("GET", rows_path, params={"limit": 20, "offset": 1090})
+    assert [row["id"] for row in page["rows"]] == ids[1090:]
+    page = await api.ok("GET", rows_path, params={"limit": 1000, "offset": 1000})
+    assert [row["id"] for row in page["rows"]] == ids[1000:]
+
+    thread_id = (await api.ok("POST", "/v1/threads", 201, json={"deployment_id": "dep_a"}))[
+        "thread_id"
+    ]
+    listings = [
+        ("/v1/runs", {}, "runs"),
+        ("/v1/threads", {"deployment_id": "dep_a"}, "threads"),
+        (f"/v1/threads/{thread_id}/history", {}, "history"),
+        ("/v1/tables", {}, "tables"),
+        (rows_path, {}, "rows"),
+    ]
+    for path, params, key in listings:
+        for offset in ("1100", "5000", str(10**30)):  # past the end: an empty page
+            assert await api.ok("GET", path, params={**params, "offset": offset}) == {key: []}
+        for offset in ("-1", "1.5", "x", "1_000", " 5", "1e3", "9" * 5000):
+            message = await api.error("GET", path, 400, params={**params, "offset": offset})
+            assert message.startswith("offset must be"), message
+        for limit in ("0", "1001"):
+            message = await api.error("GET", path, 400, params={**params, "limit": limit})
+            assert message == "limit must be between 1 and 1000"
+
+
 async def test_rows_of_removed_columns_are_hidden(api: Api) -> None:
     table_id = (await create_table(api))["id"]
     await api.ok("POST", f"/v1/tables/{table_id}/rows", 201, json={"company": "A", "score": 1})

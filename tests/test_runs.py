@@ -36,6 +36,7 @@ from crewship_async import (
     RunRequest,
     RunStatus,
 )
+from crewship_async.testing import CrewshipEmulator
 
 RUNS_URL = f"{BASE}/v1/runs"
 RUN_URL = f"{BASE}/v1/runs/run_1"
@@ -198,6 +199,22 @@ async def test_list_ends_when_the_server_ignores_limit_and_offset(
     mocked.get(page_url(10, 5), payload=runs("a", "b", "c", "d", "e"))
     items = await client.runs.list(limit=5, max_items=100).to_list()
     assert [run.id for run in items] == ["a", "b", "c", "d", "e"]
+
+
+async def test_list_walks_5000_runs_on_the_emulator() -> None:
+    async with CrewshipEmulator() as emu:
+        # Stored directly: 5,000 POSTs would only slow the test down. They stay pending.
+        created = [emu._store.create_run({"deployment_id": "dep_many"}).id for _ in range(5000)]
+        async with emu.client() as client:
+            listed = [run.id async for run in client.runs.list()]
+            biggest_pages = [run.id async for run in client.runs.list(limit=1000)]
+            pending = [run.id async for run in client.runs.list("dep_many", RunStatus.PENDING)]
+        offsets = [int(r.query["offset"]) for r in emu.requests if r.path == "/v1/runs"]
+    assert len(listed) == len(set(listed)) == 5000
+    assert listed == created[::-1]  # newest first, each run once
+    assert biggest_pages == listed
+    assert pending == listed
+    assert max(offsets) == 5000  # the empty page after the last full one ends the walk
 
 
 async def test_list_wrong_shape(client: AsyncCrewship, mocked: aioresponses) -> None:

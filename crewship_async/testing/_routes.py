@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, TypeVar
 
@@ -79,25 +80,47 @@ def _object_body() -> dict[str, Any]:
     return body
 
 
+#: The largest page a listing serves. It bounds ``limit`` only: ``offset`` may be any
+#: count >= 0 (an offset past the end gives an empty page), or listings would end there.
+MAX_LIMIT = 1000
+
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _int_query(
-    request: web.Request, name: str, default: Optional[int], *, minimum: int
+    request: web.Request,
+    name: str,
+    default: Optional[int],
+    *,
+    minimum: int,
+    maximum: Optional[int] = None,
 ) -> Optional[int]:
+    """The integer query parameter ``name`` (``default`` if absent), or 400 like the API."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer") from None
-    if value < minimum or value > 1000:
-        raise ApiError(400, f"{name} must be between {minimum} and 1000")
+        # ASCII digits only: int() would also take "1_000", " 5" or other scripts' digits.
+        value = int(raw) if _INTEGER.fullmatch(raw) else None
+    except ValueError:  # more digits than int() converts
+        value = None
+    if value is None:
+        raise ApiError(400, f"{name} must be an integer")
+    if maximum is None:
+        if value < minimum:
+            raise ApiError(400, f"{name} must be at least {minimum}")
+    elif not minimum <= value <= maximum:
+        raise ApiError(400, f"{name} must be between {minimum} and {maximum}")
     return value
 
 
 def _paginate(request: web.Request, items: Sequence[T], default_limit: Optional[int]) -> list[T]:
-    """The page of ``items`` chosen by ``limit`` / ``offset`` (``None``: no limit)."""
+    """The page of ``items`` chosen by ``limit`` / ``offset`` (``None``: no limit).
+
+    ``limit`` is 1 to :data:`MAX_LIMIT`; ``offset`` has no upper bound.
+    """
     offset = _int_query(request, "offset", 0, minimum=0) or 0
-    limit = _int_query(request, "limit", default_limit, minimum=1)
+    limit = _int_query(request, "limit", default_limit, minimum=1, maximum=MAX_LIMIT)
     return list(items[offset:] if limit is None else items[offset : offset + limit])
 
 
