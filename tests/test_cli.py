@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from collections.abc import Iterator
@@ -236,6 +237,16 @@ def test_network_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
 # -- threads -----------------------------------------------------------------------------------
 
 
+def release_when(server: ThreadedEmulator, run_id: str, condition: Any) -> None:
+    """Wait (bounded) until ``condition()``, then release the held run ``run_id``."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            return  # the command under test then fails on its own busy timeout
+        time.sleep(0.005)
+    server.call(lambda emu: emu.runs[run_id].release())
+
+
 def test_threads_commands(server: ThreadedEmulator, capsys: pytest.CaptureFixture[str]) -> None:
     assert server.cli("--json", "threads", "create", "dep_a", "--metadata", '{"user": "u1"}') == 0
     (thread,) = json_lines(capsys.readouterr().out)
@@ -248,19 +259,35 @@ def test_threads_commands(server: ThreadedEmulator, capsys: pytest.CaptureFixtur
     assert "succeeded" in out
     assert "You said: hi" in out
 
-    # A second run while the thread is busy: 409, with a hint.
+    # A second run while the thread is busy: 409, with a hint. The run is held until this
+    # test releases it, so the thread stays busy however slow the machine is.
+    server.call(lambda emu: emu.script_runs("held", count=1))
     assert server.cli("--json", "threads", "run", thread_id, "--input", '{"message": "a"}') == 0
-    capsys.readouterr()
+    (held,) = json_lines(capsys.readouterr().out)
     assert server.cli("threads", "run", thread_id, "--input", '{"message": "b"}') == 1
     assert_one_error_line(capsys.readouterr().err, "409", "--on-busy wait")
     assert server.cli("threads", "run", thread_id, "--wait") == 1
     assert_one_error_line(capsys.readouterr().err, "409")
 
-    argv = ["threads", "run", thread_id, "--input", '{"message": "c"}', "--on-busy", "wait"]
-    assert server.cli(*argv, "--busy-timeout", "10", "--stream", "--wait") == 0
+    # --on-busy wait: the run is released only once the call has met the busy thread.
+    runs_path = f"/v1/threads/{thread_id}/runs"
+
+    def sent_c() -> list[Any]:
+        return [b for b in server.posts(runs_path) if b.get("input") == {"message": "c"}]
+
+    releaser = threading.Thread(
+        target=release_when, args=(server, held["run_id"], lambda: bool(sent_c()))
+    )
+    releaser.start()
+    try:
+        argv = ["threads", "run", thread_id, "--input", '{"message": "c"}', "--on-busy", "wait"]
+        assert server.cli(*argv, "--busy-timeout", "30", "--stream", "--wait") == 0
+    finally:
+        releaser.join(30)
     out = capsys.readouterr().out
     assert "run.completed" in out
     assert "You said: c" in out
+    assert len(sent_c()) == 2  # refused while busy, then sent again once idle
 
     assert server.cli("--json", "threads", "run", thread_id, "--on-busy", "wait", "--wait") == 0
     run, final_thread = json_lines(capsys.readouterr().out)

@@ -593,6 +593,74 @@ async def test_script_custom_steps(api: Api, emu: CrewshipEmulator) -> None:
     assert frames[2]["data"]["message"] == big
 
 
+async def test_held_run_waits_for_release(api: Api, emu: CrewshipEmulator) -> None:
+    emu.script_runs("held", count=1, steps=[("log", {"message": "working"})], output={"n": 1})
+    run_id = await api.create_run()
+    run = emu.runs[run_id]
+    assert run.held
+    # However long the test takes, the run stays running: it heartbeats, never ends.
+    await wait_until(lambda: bool(run.events) and run.events[-1].id > 10)
+    assert [event.type for event in run.events] == ["run.started", "log", "heartbeat"]
+    assert (await api.ok("GET", f"/v1/runs/{run_id}"))["status"] == "running"
+    run.release()
+    assert not run.held
+    frames = await api.events(run_id, last_event_id=str(run.events[-1].id))
+    assert [frame["type"] for frame in frames] == ["run.completed"]
+    assert (await api.ok("GET", f"/v1/runs/{run_id}"))["output"] == {"n": 1}
+    with pytest.raises(RuntimeError, match="already released"):
+        run.release()
+
+
+async def test_held_run_released_before_it_is_held() -> None:
+    async with CrewshipEmulator(step_delay=0.01) as emu, aiohttp.ClientSession() as session:
+        api = Api(session, emu)
+        # 30 steps (and 30 turns of the event loop) before it would start to heartbeat.
+        steps = [("log", {"message": f"step {n}"}) for n in range(30)]
+        emu.script_runs("held", count=1, steps=steps, error_message="boom")
+        run_id = await api.create_run()
+        run = emu.runs[run_id]
+        run.release("failed")
+        assert "heartbeat" not in [event.type for event in run.events]
+        frames = await api.events(run_id)
+        assert [frame["type"] for frame in frames] == ["run.started", *["log"] * 30, "run.failed"]
+        assert frames[-1]["data"] == {"status": "failed", "error": "boom"}
+        assert run.error_message == "boom"
+
+
+async def test_held_thread_run_keeps_the_thread_busy(api: Api, emu: CrewshipEmulator) -> None:
+    thread_id = (await create_thread(api))["thread_id"]
+    emu.script_runs("held", count=1)
+    first = await api.ok(
+        "POST", f"/v1/threads/{thread_id}/runs", 202, json={"input": {"message": "a"}}
+    )
+    run = emu.runs[first["run_id"]]
+    await wait_until(lambda: bool(run.events) and run.events[-1].id > 10)
+    assert (await api.ok("GET", f"/v1/threads/{thread_id}"))["status"] == "busy"
+    await api.error("POST", f"/v1/threads/{thread_id}/runs", 409, json={})
+    run.release()
+    await wait_until(lambda: emu.threads[thread_id].status == "idle")
+    assert emu.threads[thread_id].values["messages"][-1] == {
+        "role": "assistant",
+        "content": "You said: a",
+    }
+
+
+async def test_release_rules(api: Api, emu: CrewshipEmulator) -> None:
+    plain = await api.create_run()
+    with pytest.raises(RuntimeError, match="not held"):
+        emu.runs[plain].release()
+    emu.script_runs("held", count=1)
+    held = await api.create_run()
+    with pytest.raises(ValueError, match="outcome"):
+        emu.runs[held].release("canceled")
+    assert emu.runs[held].held
+    await api.ok("POST", f"/v1/runs/{held}/cancel")
+    assert not emu.runs[held].held
+    with pytest.raises(RuntimeError, match="already ended: canceled"):
+        emu.runs[held].release()
+    assert emu.runs[held].status == "canceled"
+
+
 def test_script_runs_rejects_bad_arguments() -> None:
     emu = CrewshipEmulator()
     with pytest.raises(ValueError, match="outcome"):

@@ -3,8 +3,11 @@
 Time moves in steps of ``step_delay`` seconds: the run is ``pending`` for one step, then
 ``running`` (``run.started``), then each scripted step emits one event, then one more step
 ends it with ``run.completed`` or ``run.failed``. A ``forever`` run emits a ``heartbeat``
-every step until it is canceled or the emulator stops. What a run does is picked, when it
-starts, from the scripts registered with :meth:`RunScripts.add`.
+every step until it is canceled or the emulator stops. A ``held`` run does the same until
+the test calls :meth:`RunRecord.release` on it (``emu.runs[run_id].release()``), then ends
+as released: ``"succeeded"`` (the default) or ``"failed"``. Holding a run keeps it, and
+its thread, busy for exactly as long as a test needs, however slow the machine. What a run
+does is picked, when it starts, from the scripts registered with :meth:`RunScripts.add`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ __all__ = ["OUTCOMES", "RunScript", "RunScripts", "Simulator"]
 
 logger = logging.getLogger("crewship_async.testing")
 
-OUTCOMES = ("succeeded", "failed", "forever")
+OUTCOMES = ("succeeded", "failed", "forever", "held")
 
 Step = tuple[str, Mapping[str, Any]]
 
@@ -144,6 +147,7 @@ class Simulator:
     def launch(self, run: RunRecord) -> None:
         """Start simulating ``run`` with the script that applies to it."""
         script = self.scripts.take(run.deployment_id)
+        run._held = script.outcome == "held"
         task = asyncio.get_running_loop().create_task(self._drive(run, script))
         self._tasks[run.id] = task
         task.add_done_callback(lambda done: self._done(run.id, done))
@@ -182,8 +186,15 @@ class Simulator:
             while True:
                 await asyncio.sleep(delay)
                 run.emit("heartbeat", {"status": run.status})
+        outcome = script.outcome
+        if outcome == "held":
+            while run._release is None:
+                await asyncio.sleep(delay)
+                if run._release is None:
+                    run.emit("heartbeat", {"status": run.status})
+            outcome = run._release
         await asyncio.sleep(delay)
-        if script.outcome == "failed":
+        if outcome == "failed":
             self.store.finish_run(run, "failed", error=script.error_message)
         else:
             output = script.output if script.output is not None else default_output(run)

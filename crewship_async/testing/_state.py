@@ -81,7 +81,10 @@ class RunEvent:
 
 @attrs.define(eq=False)
 class RunRecord:
-    """A run as the emulator holds it. Read it; change it only through the emulator."""
+    """A run as the emulator holds it. Read it; change it only through the emulator.
+
+    The one exception is :meth:`release`, which lets a run scripted ``"held"`` end.
+    """
 
     id: str
     seq: int
@@ -99,10 +102,38 @@ class RunRecord:
     completed_at: Optional[datetime] = None
     events: list[RunEvent] = attrs.field(factory=list)
     _changed: Optional[asyncio.Event] = attrs.field(default=None, init=False)
+    #: Set by the simulation for a run scripted ``"held"``; ``_release``: how it ends.
+    _held: bool = attrs.field(default=False, init=False)
+    _release: Optional[str] = attrs.field(default=None, init=False)
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_RUN_STATUSES
+
+    @property
+    def held(self) -> bool:
+        """Whether this run was scripted ``"held"`` and is still waiting for :meth:`release`."""
+        return self._held and self._release is None and not self.terminal
+
+    def release(self, outcome: str = "succeeded") -> None:
+        """Let a run scripted ``"held"`` end, as ``"succeeded"`` or ``"failed"``.
+
+        A held run heartbeats once its steps are done (like a ``"forever"`` run) until it
+        is released; it then ends within two steps, with the script's ``output`` or
+        ``error_message``. Releasing it before it reaches that point is remembered, so a
+        test can release it at any time after creating it. Call this on the emulator's
+        event loop. ``RuntimeError`` if the run is not held (another script, already
+        released, canceled or otherwise ended).
+        """
+        if outcome not in ("succeeded", "failed"):
+            raise ValueError(f"outcome must be 'succeeded' or 'failed', not {outcome!r}")
+        if not self._held:
+            raise RuntimeError(f"run {self.id} is not held: only runs scripted 'held' are")
+        if self._release is not None:
+            raise RuntimeError(f"run {self.id} was already released")
+        if self.terminal:
+            raise RuntimeError(f"run {self.id} already ended: {self.status}")
+        self._release = outcome
 
     def to_json(self) -> dict[str, Any]:
         """The run as ``GET /v1/runs/{id}`` returns it."""
