@@ -442,15 +442,18 @@ def structure(data: Any, cls: type[T], *, method: str, path: str) -> T:
     """Turn decoded JSON into ``cls``; raise :class:`ResponseError` naming the bad field."""
     try:
         return converter.structure(data, cls)
-    except Exception as exc:
-        field, reason = _explain(data, cls)
-        where = f" field {field!r}" if field else ""
-        raise ResponseError(
-            f"{method} {path}: the response{where} does not match {cls.__name__}: {reason}",
-            method=method,
-            path=path,
-            field=field,
-        ) from exc
+    except Exception:
+        pass
+    # Raised outside the handler: the converter's own exception quotes server values, so
+    # the scrubbed reason below is all that is kept of it.
+    field, reason = _explain(data, cls)
+    where = f" field {field!r}" if field else ""
+    raise ResponseError(
+        f"{method} {path}: the response{where} does not match {cls.__name__}: {reason}",
+        method=method,
+        path=path,
+        field=field,
+    )
 
 
 def structure_list(data: Any, key: str, cls: type[T], *, method: str, path: str) -> list[T]:
@@ -469,14 +472,16 @@ def structure_list(data: Any, key: str, cls: type[T], *, method: str, path: str)
     try:
         for item in items:
             append(hook(item, cls))
-    except Exception as exc:
-        index = len(out)
-        field, reason = _explain(items[index], cls)
-        name = f"{key}[{index}]" + (f".{field}" if field else "")
-        raise ResponseError(
-            f"{method} {path}: {name} does not match {cls.__name__}: {reason}",
-            method=method,
-            path=path,
-            field=name,
-        ) from exc
-    return out
+    except Exception:
+        pass
+    else:
+        return out
+    index = len(out)
+    field, reason = _explain(items[index], cls)
+    name = f"{key}[{index}]" + (f".{field}" if field else "")
+    raise ResponseError(
+        f"{method} {path}: {name} does not match {cls.__name__}: {reason}",
+        method=method,
+        path=path,
+        field=name,
+    )

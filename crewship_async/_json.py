@@ -1,9 +1,13 @@
 """JSON encoding and decoding: orjson when installed (the ``orjson`` extra), else stdlib.
 
 ``dumps`` returns UTF-8 bytes ready to send and raises ``TypeError`` for a value JSON
-cannot hold (including NaN and infinities); ``loads`` accepts bytes or str and raises one
-of ``JSONDecodeError`` (a tuple of ``ValueError`` subclasses) on bad input. Both
-implementations behave alike; the stdlib one is also the reference in the tests.
+cannot hold (including NaN and infinities); ``loads`` accepts bytes (UTF-8) or str and
+raises one of ``JSONDecodeError`` on any input it cannot take: invalid JSON or UTF-8,
+``NaN``/``Infinity``, a number past Python's digit limit (``ValueError``), nesting deeper
+than the decoder allows (``RecursionError`` from the stdlib decoder; orjson stops at 1,024
+levels). Both implementations behave alike, except that the stdlib decoder accepts lone
+surrogate escapes (``"\\ud800"``) that orjson refuses; the stdlib one is also the reference
+in the tests.
 """
 
 from __future__ import annotations
@@ -16,7 +20,22 @@ from typing import Any, Callable
 __all__ = ["JSONDecodeError", "dumps", "loads"]
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-STDLIB_DECODE_ERRORS: tuple[type[ValueError], ...] = (json.JSONDecodeError, UnicodeDecodeError)
+#: What either decoder raises for input it cannot take (JSONDecodeError, UnicodeDecodeError
+#: and the digit limit's error are ValueErrors).
+STDLIB_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, RecursionError)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_stdlib_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def stdlib_loads(data: bytes | str) -> Any:
+    """Decode JSON text (bytes must be UTF-8) with the stdlib decoder, refusing NaN and
+    the infinities as orjson does."""
+    return _stdlib_decode(data if isinstance(data, str) else data.decode("utf-8"))
 
 
 def stdlib_dumps(value: Any) -> bytes:
@@ -70,15 +89,13 @@ def _import_orjson() -> Any:
 
 _orjson = _import_orjson()
 
-JSONDecodeError: tuple[type[ValueError], ...]
+JSONDecodeError: tuple[type[Exception], ...] = STDLIB_DECODE_ERRORS
 loads: Callable[[bytes | str], Any]
 dumps: Callable[[Any], bytes]
 
 if _orjson is not None:
-    JSONDecodeError = (_orjson.JSONDecodeError, *STDLIB_DECODE_ERRORS)
     loads = _orjson.loads
     dumps = make_orjson_dumps(_orjson)
-else:  # pragma: no cover - the test environment installs orjson; stdlib_* is tested directly
-    JSONDecodeError = STDLIB_DECODE_ERRORS
-    loads = json.loads
+else:
+    loads = stdlib_loads
     dumps = stdlib_dumps

@@ -7,10 +7,12 @@ between delivered events, and always releases its connection.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import deque
+from collections.abc import Awaitable
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import anyio
 
@@ -24,8 +26,19 @@ __all__ = ["DEFAULT_IDLE_TIMEOUT", "EventStream"]
 
 DEFAULT_IDLE_TIMEOUT = 120.0
 # How many recent event ids a stream remembers to drop replays after a reconnect: enough
-# for a server that resumes a little before Last-Event-ID, at ~100 KB per stream.
+# for a server that resumes a little before Last-Event-ID. An id longer than _SHORT_ID is
+# remembered by a 16-byte digest, so the window holds at most ~130 KB whatever the ids.
 _DEDUPE_WINDOW = 1_024
+_SHORT_ID = 32
+# How much of an `error` event's text its StreamError quotes.
+_ERROR_TEXT_LIMIT = 1_000
+
+
+def _id_key(event_id: str) -> Union[str, bytes]:
+    """What the dedupe window stores for an id: the id itself, or a digest of a long one."""
+    if len(event_id) <= _SHORT_ID:
+        return event_id
+    return hashlib.blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class EventStream:
@@ -40,13 +53,17 @@ class EventStream:
       terminal event all reconnect with ``Last-Event-ID`` (when an id is known), after the
       server's ``retry`` delay or a jittered exponential backoff (the client's
       :class:`~crewship_async.RetryPolicy` ``initial_delay``/``max_delay``). Events whose
-      own id was already delivered are dropped (among the last 1,024 delivered ids).
+      own id was already delivered are dropped (among the last 1,024 delivered ids). The
+      server's ``retry`` is honoured up to the policy's ``max_retry_after``.
     * ``max_reconnects`` consecutive failed attempts (no event delivered in between; a
       ``timeout`` event counts as one) raise :class:`StreamError` from the last error. An
       HTTP error other than 429/5xx (401, 404, ...) is raised as is, without reconnecting,
       and so is a 429/503 whose ``Retry-After`` exceeds the policy's ``max_retry_after``.
-    * ``idle_timeout`` seconds without a delivered event raise :class:`StreamError`;
-      comments and ``heartbeat`` events do not reset that clock. ``None`` disables it.
+    * ``idle_timeout`` seconds without a delivered event raise :class:`StreamError`,
+      whatever the stream is doing meanwhile: reading, opening a connection (waiting for
+      the response headers included) or waiting to reconnect. Comments and ``heartbeat``
+      events do not reset that clock. ``None`` disables it (each attempt to open is then
+      bounded by 30 s).
     * ``last_event_id`` is the id to resume from later
       (``client.runs.stream(run_id, last_event_id=...)``).
 
@@ -78,9 +95,9 @@ class EventStream:
         self._connection: Optional[StreamConnection] = None
         self._decoder = SSEDecoder(max_event_size)
         self._pending: deque[ServerSentEvent] = deque()
-        # Ids delivered lately: a set to look up, a deque to forget the oldest.
-        self._delivered_ids: set[str] = set()
-        self._delivered_order: deque[str] = deque()
+        # Ids delivered lately (see _id_key): a set to look up, a deque to forget the oldest.
+        self._delivered_ids: set[Union[str, bytes]] = set()
+        self._delivered_order: deque[Union[str, bytes]] = deque()
         self._failures = 0
         self._server_retry: Optional[float] = None
         self._last_error: Optional[BaseException] = None
@@ -134,7 +151,7 @@ class EventStream:
                     raise StopAsyncIteration
                 if self._oversized is not None:
                     raise self._oversized
-                await self._fill()
+                await self._within_idle_timeout(self._fill())
         except BaseException:
             self._finished = True
             self._drop_connection()
@@ -143,7 +160,25 @@ class EventStream:
     async def _start(self) -> None:
         self._started = True
         self._idle_since = anyio.current_time()
-        await self._connect()
+        await self._within_idle_timeout(self._connect())
+
+    async def _within_idle_timeout(self, step: Awaitable[None]) -> None:
+        """Await ``step`` (a read, a connection attempt, a reconnect delay), raising
+        :class:`StreamError` once ``idle_timeout`` has passed since the last delivered
+        event. The clock is read once per step, not once per event."""
+        if self.idle_timeout is None:
+            await step
+            return
+        if self._active:
+            self._active = False
+            self._idle_since = anyio.current_time()
+        with anyio.CancelScope(deadline=self._idle_since + self.idle_timeout) as scope:
+            await step
+        if scope.cancelled_caught:
+            detail = f"; last error: {self._last_error}" if self._failures else ""
+            raise StreamError(
+                f"GET {self._path}: no event for {self.idle_timeout:g}s (idle timeout){detail}"
+            )
 
     def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
@@ -202,9 +237,11 @@ class EventStream:
             if base is None:
                 delay = self._transport.retry_policy.backoff(max(self._failures - 1, 0))
             else:
-                # The server's retry time, grown and jittered for repeated failures.
+                # The server's retry time, grown and jittered for repeated failures, never
+                # past the longest server-asked wait the policy honours.
                 grown = base * (2 ** min(max(self._failures - 1, 0), 10))
-                delay = random.uniform(base, max(base, grown))
+                ceiling = max(base, self._transport.retry_policy.max_retry_after)
+                delay = random.uniform(base, min(grown, ceiling))
         if delay > 0:
             await anyio.sleep(delay)
         else:
@@ -238,7 +275,7 @@ class EventStream:
             return
         error: Optional[APIConnectionError] = None
         try:
-            chunk = await self._read(connection)
+            chunk = await connection.read_chunk()
         except APIConnectionError as exc:
             chunk, error = b"", exc
         if self._finished:
@@ -255,34 +292,21 @@ class EventStream:
             self._oversized = exc
         retry = self._decoder.retry
         if retry is not None:
-            self._server_retry = retry / 1000.0
-
-    async def _read(self, connection: StreamConnection) -> bytes:
-        if self.idle_timeout is None:
-            return await connection.read_chunk()
-        if self._active:
-            self._active = False
-            self._idle_since = anyio.current_time()
-        deadline = self._idle_since + self.idle_timeout
-        with anyio.CancelScope(deadline=deadline) as scope:
-            return await connection.read_chunk()
-        if scope.cancelled_caught:
-            raise StreamError(
-                f"GET {self._path}: no event for {self.idle_timeout:g}s (idle timeout)"
-            )
-        raise AssertionError("unreachable")  # pragma: no cover
+            self._server_retry = min(retry / 1000.0, self._transport.retry_policy.max_retry_after)
 
     def _accept(self, sse: ServerSentEvent) -> Optional[RunEvent]:
         """Turn a decoded SSE event into a RunEvent to deliver, or None to skip it."""
         own_id = sse.id
-        if own_id and own_id in self._delivered_ids:
+        key = _id_key(own_id) if own_id else None
+        if key is not None and key in self._delivered_ids:
             return None
         event = _to_run_event(sse)
         kind = event.type
         if kind == EventType.ERROR:
             message = event.data.get("message") if isinstance(event.data, dict) else None
+            text = message if isinstance(message, str) and message else sse.data
             raise StreamError(
-                f"GET {self._path}: the server reported an error: {message or sse.data}"
+                f"GET {self._path}: the server reported an error: {text[:_ERROR_TEXT_LIMIT]}"
             )
         if own_id is not None:
             self.last_event_id = own_id or None
@@ -291,12 +315,12 @@ class EventStream:
             self._drop_connection()
             self._pending.clear()
             return None
-        if own_id:
+        if key is not None:
             order = self._delivered_order
             if len(order) >= _DEDUPE_WINDOW:
                 self._delivered_ids.discard(order.popleft())
-            order.append(own_id)
-            self._delivered_ids.add(own_id)
+            order.append(key)
+            self._delivered_ids.add(key)
         self._failures = 0
         if kind != EventType.HEARTBEAT:
             self._active = True

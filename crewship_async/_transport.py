@@ -20,6 +20,7 @@ import aiohttp
 import anyio
 
 from . import _json
+from ._redact import Secret, cut_chain
 from ._retry import RetryPolicy, parse_retry_after
 from ._version import __version__
 from .errors import (
@@ -30,6 +31,7 @@ from .errors import (
     BadRequestError,
     ClientClosedError,
     ConflictError,
+    CrewshipError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
@@ -38,7 +40,13 @@ from .errors import (
     ServiceUnavailableError,
 )
 
-__all__ = ["StreamConnection", "Transport", "make_api_error"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
+    "ERROR_BODY_LIMIT",
+    "StreamConnection",
+    "Transport",
+    "make_api_error",
+]
 
 logger = logging.getLogger("crewship_async")
 
@@ -49,6 +57,37 @@ USER_AGENT = (
 )
 CONNECT_TIMEOUT = 10.0
 _ERROR_BODY_SNIPPET = 200
+#: Default cap on the decoded size of one response body: a page of 1,000 table rows of
+#: about 30 KB each. ``AsyncCrewship(max_response_size=...)`` changes it.
+DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
+#: How much of an error response's body is read for its message; the rest is dropped.
+ERROR_BODY_LIMIT = 64 * 1024
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """Read the decoded body, stopping once it passes ``limit`` bytes.
+
+    Returns ``(body, complete)``: ``complete`` is false when the body was longer than
+    ``limit``, and ``body`` then holds its first ``limit`` bytes; the rest is never read
+    (nor decompressed: aiohttp inflates a compressed body only as it is read), so memory
+    stays within about twice the limit whatever the server sends.
+    """
+    length = response.content_length
+    if length is not None and length <= limit and "Content-Encoding" not in response.headers:
+        return await response.read(), True
+    content = response.content
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            return b"".join(chunks), True
+        size += len(chunk)
+        if size > limit:
+            chunks.append(chunk[: len(chunk) - (size - limit)])
+            return b"".join(chunks), False
+        chunks.append(chunk)
+
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {
     400: BadRequestError,
@@ -199,20 +238,23 @@ class StreamConnection:
         the end of the body."""
         guard = _CallGuard()
         self._in_flight.add(guard)
+        failure = None
         try:
             async with guard:
                 return await self._response.content.readany()
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
             # aiohttp raises RuntimeError("Connection closed.") for a response whose
             # connection its session already closed.
-            raise APIConnectionError(
-                f"{self._method} {self._path}: event stream connection lost "
-                f"({type(exc).__name__}: {exc})",
-                method=self._method,
-                path=self._path,
-            ) from exc
+            failure = f"{type(exc).__name__}: {exc}"
         finally:
             self._in_flight.discard(guard)
+        if failure is not None:
+            # Raised outside the handler: aiohttp's exception may quote server bytes.
+            raise APIConnectionError(
+                f"{self._method} {self._path}: event stream connection lost ({failure})",
+                method=self._method,
+                path=self._path,
+            )
         raise ClientClosedError(
             f"{self._method} {self._path}: the client was closed while reading the stream"
         )
@@ -241,8 +283,12 @@ class Transport:
         max_connections: int,
         default_headers: Mapping[str, str],
         session: Optional[aiohttp.ClientSession] = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self.base_url = base_url
+        self.max_response_size = max_response_size
+        # Registers the key with the redaction step for as long as this transport lives.
+        self._secret = Secret(api_key)
         self.timeout = timeout
         self.retry_policy = retry_policy
         self.max_connections = max_connections
@@ -384,6 +430,9 @@ class Transport:
                     deadline,
                     retry_rate_limits,
                 )
+        except CrewshipError as exc:
+            cut_chain(exc)
+            raise
         finally:
             self._in_flight.discard(guard)
         raise ClientClosedError(
@@ -481,8 +530,12 @@ class Transport:
                 allow_redirects=False,
             ) as response:
                 status = response.status
-                raw = await response.read()
+                limit = self.max_response_size if status < 300 else ERROR_BODY_LIMIT
+                raw, complete = await read_capped(response, limit)
                 response_headers = response.headers
+                if not complete:
+                    # Not returned to the pool: the rest of the body was never read.
+                    response.close()
         except aiohttp.ClientConnectorCertificateError as exc:
             self._log_attempt(method, shown, type(exc).__name__, started, attempt)
             raise _AttemptFailed(
@@ -499,18 +552,28 @@ class Transport:
             raise self._failed_without_response(exc, method, shown, deadline, sent=True) from exc
         self._log_attempt(method, shown, status, started, attempt)
         if status < 300:
+            if not complete:
+                raise ResponseError(
+                    f"{method} {shown} -> {status}: the response body is larger than "
+                    f"max_response_size ({self.max_response_size} bytes); raise it with "
+                    "AsyncCrewship(max_response_size=...) if such a body is expected",
+                    method=method,
+                    path=shown,
+                )
             if status == 204 or not raw:
                 return None
             try:
                 return _json.loads(raw)
-            except _json.JSONDecodeError:
-                snippet = raw[:_ERROR_BODY_SNIPPET].decode("utf-8", "replace")
-                raise ResponseError(
-                    f"{method} {shown} -> {status}: the body is not JSON "
-                    f"({response_headers.get('Content-Type', 'no content type')}): {snippet!r}",
-                    method=method,
-                    path=shown,
-                ) from None
+            except _json.JSONDecodeError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            snippet = raw[:_ERROR_BODY_SNIPPET].decode("utf-8", "replace")
+            raise ResponseError(
+                f"{method} {shown} -> {status}: the body is not JSON "
+                f"({response_headers.get('Content-Type', 'no content type')}; {reason}): "
+                f"{snippet!r}",
+                method=method,
+                path=shown,
+            )
         error = make_api_error(status, response_headers, raw, method=method, path=shown)
         retryable = self.retry_policy.retries_status(method, status)
         retry_after = getattr(error, "retry_after", None)
@@ -586,11 +649,21 @@ class Transport:
         """Open one ``GET`` event-stream connection (a single attempt, no retries).
 
         ``last_event_id`` is sent as ``Last-Event-ID`` when non-empty. ``connect_timeout``
-        bounds the time until the response headers arrive. Raises :class:`APIError` for an
-        HTTP error status (the body is read and the connection released),
+        bounds the time to connect (default 10 s) and three times it the time until the
+        response headers arrive. Raises :class:`APIError` for an HTTP error status (at most
+        :data:`ERROR_BODY_LIMIT` bytes of the body are read, and the connection released),
         :class:`APIConnectionError`/:class:`APITimeoutError` when no response came, and
         :class:`ResponseError` when the response is not ``text/event-stream``.
         """
+        try:
+            return await self._open_stream(path, last_event_id, connect_timeout)
+        except CrewshipError as exc:
+            cut_chain(exc)
+            raise
+
+    async def _open_stream(
+        self, path: str, last_event_id: Optional[str], connect_timeout: Optional[float]
+    ) -> StreamConnection:
         session = self.session()
         headers = self._stream_headers
         if last_event_id:
@@ -653,7 +726,7 @@ class Transport:
             async with guard:
                 with anyio.move_on_after(limit):
                     try:
-                        return await response.read()
+                        return (await read_capped(response, ERROR_BODY_LIMIT))[0]
                     except (aiohttp.ClientError, OSError, RuntimeError) as exc:
                         raise self._connection_error(
                             exc, "GET", path, f"the {response.status} error response was cut short"

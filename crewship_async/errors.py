@@ -6,12 +6,19 @@ usable response arrived are :class:`APIConnectionError` (and :class:`APITimeoutE
 Messages always name the request (method and path, ids included) and never the API key.
 Every error pickles: the constructor arguments are kept as attributes and restored by
 ``__reduce__``.
+
+Server text reaches the user only through these constructors, and :class:`CrewshipError`
+passes the message and every attribute through :func:`crewship_async._redact.scrub`: the
+API key of any live client and any webhook token in use are masked (whole, or any 8 or
+more characters of them in a row), and control characters are escaped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Optional
+
+from ._redact import scrub, scrub_value
 
 __all__ = [
     "APIConnectionError",
@@ -35,9 +42,17 @@ __all__ = [
 
 
 class CrewshipError(Exception):
-    """Base class of every error raised by crewship_async."""
+    """Base class of every error raised by crewship_async.
+
+    Subclasses set their attributes before calling this constructor, which scrubs them and
+    the message of secrets (see the module docstring).
+    """
 
     def __init__(self, message: str) -> None:
+        state = self.__dict__
+        for name, value in state.items():
+            state[name] = scrub_value(value)
+        message = scrub(message)
         super().__init__(message)
         self.message = message
 
@@ -86,7 +101,6 @@ class APIError(CrewshipError):
         self.body = body
         self.request_id = request_id
         super().__init__(message)
-        self.message = message
 
     def __str__(self) -> str:
         text = f"{self.method} {self.path} -> {self.status_code}: {self.message}"

@@ -6,15 +6,29 @@ import json
 import math
 from typing import Any, Callable
 
-import orjson
 import pytest
 
 from crewship_async import _json
 
-DUMPS: list[Callable[[Any], bytes]] = [_json.stdlib_dumps, _json.make_orjson_dumps(orjson)]
+try:
+    import orjson
+except ImportError:  # the suite also runs without the orjson extra
+    orjson = None
+
+needs_orjson = pytest.mark.skipif(orjson is None, reason="orjson is not installed")
+DUMPS = [
+    pytest.param(_json.stdlib_dumps, id="stdlib"),
+    pytest.param(
+        _json.make_orjson_dumps(orjson) if orjson else None, id="orjson", marks=needs_orjson
+    ),
+]
+LOADS = [
+    pytest.param(_json.stdlib_loads, id="stdlib"),
+    pytest.param(orjson.loads if orjson else None, id="orjson", marks=needs_orjson),
+]
 
 
-@pytest.mark.parametrize("dumps", DUMPS, ids=["stdlib", "orjson"])
+@pytest.mark.parametrize("dumps", DUMPS)
 @pytest.mark.parametrize(
     "value",
     [{"topic": "AI", "n": 1, "ok": True, "none": None}, ["é", "\u2028"], {"nested": {"a": [1.5]}}],
@@ -26,7 +40,7 @@ def test_encodes_compact_utf8(dumps: Callable[[Any], bytes], value: Any) -> None
     assert b": " not in encoded
 
 
-@pytest.mark.parametrize("dumps", DUMPS, ids=["stdlib", "orjson"])
+@pytest.mark.parametrize("dumps", DUMPS)
 @pytest.mark.parametrize(
     "value", [math.nan, {"a": math.inf}, [1, [-math.inf]], {1, 2}, {"x": object()}]
 )
@@ -35,12 +49,33 @@ def test_refuses_what_json_cannot_hold(dumps: Callable[[Any], bytes], value: Any
         dumps(value)
 
 
-def test_decode_errors_cover_both_back_ends() -> None:
-    for bad in (b"{", b"\xff"):
-        with pytest.raises(_json.JSONDecodeError):
-            _json.loads(bad)
-        with pytest.raises(_json.STDLIB_DECODE_ERRORS):
-            json.loads(bad)
+HOSTILE_JSON = {
+    "truncated": b"{",
+    "invalid UTF-8": b'"\xff"',
+    "NaN": b"NaN",
+    "Infinity": b"[-Infinity]",
+    "100,000 digits": b"1" * 100_000,
+    "nested 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
+    "BOM": b"\xef\xbb\xbf{}",
+}
+
+
+@pytest.mark.parametrize("loads", LOADS)
+@pytest.mark.parametrize("text", HOSTILE_JSON.values(), ids=HOSTILE_JSON.keys())
+def test_what_either_decoder_cannot_take_raises_json_decode_error(
+    loads: Callable[[bytes], Any], text: bytes
+) -> None:
+    with pytest.raises(_json.JSONDecodeError):
+        loads(text)
+    with pytest.raises(_json.STDLIB_DECODE_ERRORS):
+        _json.loads(text)
+
+
+@pytest.mark.parametrize("loads", LOADS)
+def test_both_decoders_read_bytes_and_str_alike(loads: Callable[[Any], Any]) -> None:
+    document = {"a": [1, 2.5, None, True], "é": "ü"}
+    encoded = json.dumps(document)
+    assert loads(encoded) == loads(encoded.encode()) == document
 
 
 def test_without_orjson_the_stdlib_back_end_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,6 +48,7 @@ from crewship_async import (
     StreamError,
     _streams,
 )
+from crewship_async import _transport as transport_module
 
 EVENTS_PATH = "/v1/runs/run_1/events"
 
@@ -776,7 +777,10 @@ async def test_error_body_cut_short_is_a_connection_error(
     server.add(error_body("abort"), stream(completed(id="1")))
     with pytest.raises(APIConnectionError, match="error response") as info:
         await live._transport.open_stream(EVENTS_PATH)
-    assert isinstance(info.value.__cause__, aiohttp.ClientPayloadError)
+    # aiohttp's exception is described, not chained: it may quote server bytes.
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    assert "ClientPayloadError" in str(info.value)
     server.add(error_body("abort"), stream(completed(id="1")))
     received = await collect(live.runs.stream("run_1"))
     assert [e.id for e in received] == ["1"]  # the stream reconnected
@@ -797,13 +801,13 @@ async def test_closing_the_client_while_an_error_body_is_read(
     # Before the fix the read of the error body was not among the calls aclose() ends:
     # it waited forever on a connection the closed session no longer served.
     reading = asyncio.Event()
-    original_read = aiohttp.ClientResponse.read
+    original_read = transport_module.read_capped
 
-    async def read(self: aiohttp.ClientResponse) -> bytes:
+    async def read(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
         reading.set()
-        return await original_read(self)
+        return await original_read(response, limit)
 
-    monkeypatch.setattr(aiohttp.ClientResponse, "read", read)
+    monkeypatch.setattr(transport_module, "read_capped", read)
     server.add(error_body("hang"))
     client = AsyncCrewship(api_key=API_KEY, base_url=server.url, retry_policy=FAST)
     task = asyncio.create_task(client.runs.stream("run_1").__anext__())

@@ -356,7 +356,10 @@ async def test_refused_every_time_gives_connection_error(
         await client.runs.create("dep_1")
     assert not isinstance(info.value, APITimeoutError)
     assert "may or may not" not in str(info.value)
-    assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+    # Described, not chained: aiohttp's exceptions may quote server bytes or the request.
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    assert "ClientConnectorError" in str(info.value)
     assert len(calls(mocked)) == 3
 
 

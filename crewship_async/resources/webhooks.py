@@ -7,8 +7,8 @@ from typing import Any, Optional
 from urllib.parse import quote
 
 from .._convert import structure
+from .._redact import Secret
 from .._transport import Transport
-from ..errors import APIError, CrewshipError
 from ..models.runs import RunCreated
 from ._common import check_json_object
 
@@ -31,18 +31,6 @@ def _check_token(token: object) -> str:
             "the webhook token contains '/': pass the token alone, not the webhook URL"
         )
     return token
-
-
-def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "***")
-        return value
-    if isinstance(value, dict):
-        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(item, secrets) for item in value]
-    return value
 
 
 class Webhooks:
@@ -73,26 +61,18 @@ class Webhooks:
         secret = _check_token(token)
         body = check_json_object("input", input)
         encoded = quote(secret, safe="")
-        path = f"/webhooks/runs/{encoded}"
+        # Registered with the redaction step for the length of the call: no error or log
+        # line made meanwhile can show the token, as given or percent-encoded.
+        masks = [Secret(secret)] + ([Secret(encoded)] if encoded != secret else [])
         try:
             data = await self._transport.request(
                 "POST",
-                path,
+                f"/webhooks/runs/{encoded}",
                 json={} if body is None else body,
                 timeout=timeout,
                 authenticated=False,
                 display_path=WEBHOOK_DISPLAY_PATH,
             )
-        except CrewshipError as exc:
-            # The transport shows WEBHOOK_DISPLAY_PATH, but an underlying aiohttp error
-            # (e.g. a connection timeout) can quote the full URL, and a server may echo
-            # the token: scrub it and drop the chained aiohttp exception (``from None``
-            # only hides ``__context__`` from tracebacks; it must go too).
-            secrets = (secret, encoded) if encoded != secret else (secret,)
-            exc.message = _scrub(exc.message, secrets)
-            exc.args = tuple(_scrub(arg, secrets) for arg in exc.args)
-            if isinstance(exc, APIError):
-                exc.body = _scrub(exc.body, secrets)
-            exc.__context__ = None
-            raise exc from None
-        return structure(data, RunCreated, method="POST", path=WEBHOOK_DISPLAY_PATH)
+            return structure(data, RunCreated, method="POST", path=WEBHOOK_DISPLAY_PATH)
+        finally:
+            del masks
