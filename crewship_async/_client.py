@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -11,9 +10,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
+from ._loopback import is_localhost_name, is_loopback_host
 from ._retry import RetryPolicy
 from ._streams import DEFAULT_IDLE_TIMEOUT
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_RESPONSE_SIZE, Transport
 from .errors import CrewshipError
 from .resources.runs import Runs
 
@@ -41,16 +41,7 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError("set the API key with api_key=, not an Authorization header")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _normalise_base_url(value: str, *, allow_insecure_http: bool) -> str:
+def _normalise_base_url(value: str, *, allow_insecure_http: bool, borrowed: bool) -> str:
     if any(c in value for c in "\r\n\0 "):
         raise ValueError("base_url contains whitespace or control characters")
     parts = urlsplit(value)
@@ -60,11 +51,21 @@ def _normalise_base_url(value: str, *, allow_insecure_http: bool) -> str:
         raise ValueError("base_url must not have a query or fragment")
     if parts.username or parts.password:
         raise ValueError("base_url must not carry credentials")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
-        raise ValueError(
-            f"refusing plain http:// to {parts.hostname}: the API key would travel "
-            "unencrypted. Use https://, or pass allow_insecure_http=True"
-        )
+    if parts.scheme == "http" and not allow_insecure_http:
+        host = parts.hostname
+        if not is_loopback_host(host):
+            raise ValueError(
+                f"refusing plain http:// to {host}: the API key would travel "
+                "unencrypted. Use https://, or pass allow_insecure_http=True"
+            )
+        if borrowed and is_localhost_name(host) and host.lower().rstrip(".") != "localhost":
+            # The client's own session resolves *.localhost to loopback itself; a borrowed
+            # session asks its resolver, which may answer with any address.
+            raise ValueError(
+                f"refusing plain http:// to {host} with a borrowed session: its resolver "
+                "may map the name anywhere. Use http://127.0.0.1, or pass "
+                "allow_insecure_http=True"
+            )
     url = value.rstrip("/")
     if url.endswith("/v1"):
         url = url[:-3]
@@ -81,9 +82,12 @@ class AsyncCrewship:
     ``retry_policy=RetryPolicy(max_retries=...)``. ``max_connections`` sizes the pool.
     ``session`` lends an ``aiohttp.ClientSession`` that the client uses and never closes.
     ``idle_timeout`` is the default time a stream may go without an event.
+    ``max_response_size`` caps the decoded size of one response body in bytes (default
+    32 MiB); a larger body raises :class:`ResponseError` without being read further.
 
     The key never appears in ``repr``, logs or errors, and the client cannot be pickled.
-    Plain ``http://`` to a host other than loopback is refused unless
+    Plain ``http://`` to a host other than loopback (an IP literal, ``localhost``, or a
+    ``*.localhost`` name, which the client resolves to loopback itself) is refused unless
     ``allow_insecure_http=True``. Raises :class:`CrewshipError` when no key is found and
     ``ValueError``/``TypeError`` for invalid options.
     """
@@ -101,6 +105,7 @@ class AsyncCrewship:
         retry_policy: Optional[RetryPolicy] = None,
         idle_timeout: Optional[float] = DEFAULT_IDLE_TIMEOUT,
         allow_insecure_http: bool = False,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key:
@@ -112,7 +117,9 @@ class AsyncCrewship:
         if any(c in key for c in "\r\n\0") or key != key.strip():
             raise ValueError("api_key contains whitespace or control characters")
         url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        self.base_url = _normalise_base_url(url, allow_insecure_http=allow_insecure_http)
+        self.base_url = _normalise_base_url(
+            url, allow_insecure_http=allow_insecure_http, borrowed=session is not None
+        )
         if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
             raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
         if idle_timeout is not None and not idle_timeout > 0:
@@ -121,6 +128,10 @@ class AsyncCrewship:
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        if isinstance(max_response_size, bool) or not isinstance(max_response_size, int):
+            raise TypeError("max_response_size must be an int (bytes)")
+        if max_response_size < 1:
+            raise ValueError(f"max_response_size must be >= 1, got {max_response_size}")
         policy = retry_policy or RetryPolicy()
         if max_retries is not None:
             policy = RetryPolicy(
@@ -143,6 +154,7 @@ class AsyncCrewship:
             max_connections=max_connections,
             default_headers=headers,
             session=session,
+            max_response_size=max_response_size,
         )
         self.runs = Runs(self._transport, idle_timeout=idle_timeout)
 

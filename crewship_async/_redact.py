@@ -95,14 +95,17 @@ def scrub(text: str) -> str:
         spans.extend(secret.spans(text))
     if spans:
         spans.sort()
+        merged = [list(spans[0])]
+        for start, end in spans[1:]:
+            if start <= merged[-1][1]:  # overlapping or touching: one mask
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
         pieces: list[str] = []
         position = 0
-        for start, end in spans:
-            if end <= position:
-                continue
-            if start >= position:
-                pieces.append(text[position:start])
-                pieces.append(MASK)
+        for start, end in merged:
+            pieces.append(text[position:start])
+            pieces.append(MASK)
             position = end
         pieces.append(text[position:])
         text = "".join(pieces)

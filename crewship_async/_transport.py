@@ -20,6 +20,7 @@ import aiohttp
 import anyio
 
 from . import _json
+from ._loopback import LoopbackResolver
 from ._redact import Secret, cut_chain
 from ._retry import RetryPolicy, parse_retry_after
 from ._version import __version__
@@ -294,6 +295,7 @@ class Transport:
         self.max_connections = max_connections
         self._session = session
         self._owns_session = session is None
+        self._resolver: Optional[LoopbackResolver] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._closed = False
         # Cancel scopes of the calls and stream reads in flight: aclose() cancels them,
@@ -336,8 +338,12 @@ class Transport:
             )
         session = self._session
         if session is None:
+            self._resolver = LoopbackResolver()
             connector = aiohttp.TCPConnector(
-                limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300
+                limit=self.max_connections,
+                limit_per_host=0,
+                ttl_dns_cache=300,
+                resolver=self._resolver,
             )
             session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
             self._session = session
@@ -365,6 +371,9 @@ class Transport:
             # Shielded: aclose() may run inside a call it has just cancelled.
             with anyio.CancelScope(shield=True):
                 await session.close()
+        resolver, self._resolver = self._resolver, None
+        if resolver is not None:
+            await resolver.close()
 
     def _deadline(self, timeout: Optional[float]) -> Optional[float]:
         value = self.timeout if timeout is None else timeout
