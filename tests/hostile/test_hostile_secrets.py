@@ -23,6 +23,8 @@ from crewship_async import (
     RunRequest,
     StreamError,
 )
+from crewship_async._streams import EventStream
+from crewship_async.models.events import RunEvent
 from crewship_async._redact import scrub
 
 from .rawserver import (
@@ -63,6 +65,11 @@ async def caught(call: Awaitable[Any]) -> CrewshipError:
     with pytest.raises(CrewshipError) as info:
         await call
     return info.value
+
+
+async def consume(stream: EventStream) -> list[RunEvent]:
+    async with stream as events:
+        return [event async for event in events]
 
 
 def assert_clean(error: BaseException, caplog: pytest.LogCaptureFixture) -> None:
@@ -178,15 +185,12 @@ async def test_stream_error_event_and_http_error_on_open(
         200, f"id: 1\ndata: {event}\n\n".encode(), {"Content-Type": "text/event-stream"}
     )
     with pytest.raises(StreamError, match=r"denied: Bearer \*\*\*") as info:
-        async with client.runs.stream("run_1") as events:
-            async for _ in events:
-                pass
+        await consume(client.runs.stream("run_1"))
     assert_clean(info.value, debug_log)
 
     raw.behaviour = reply(401, envelope, AUTH_HEADER_ECHO)
     with pytest.raises(AuthenticationError) as opened:
-        async with client.runs.stream("run_1") as events:
-            pass
+        await consume(client.runs.stream("run_1"))
     assert_clean(opened.value, debug_log)
 
 
