@@ -23,9 +23,9 @@ from crewship_async import (
     RunRequest,
     StreamError,
 )
+from crewship_async._redact import scrub
 from crewship_async._streams import EventStream
 from crewship_async.models.events import RunEvent
-from crewship_async._redact import scrub
 
 from .rawserver import (
     KEY,
