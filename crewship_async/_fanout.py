@@ -9,10 +9,11 @@ How it runs
 One background asyncio task per fan-out owns an anyio task group holding a *pump* and
 ``concurrency`` long-lived workers (a task per item would cost more CPU than the request):
 
-* The pump pulls the source one item at a time, and only while fewer than ``concurrency``
-  items are unfinished and fewer than ``max_pending`` finished outcomes wait to be yielded.
-  So at most ``concurrency`` items have been pulled and not finished, and at most
-  ``concurrency + max_pending`` have been pulled and not yielded, however long the source:
+* The pump pulls the source one item at a time, and only while fewer items are unfinished
+  than the current concurrency limit (``concurrency``, lowered after a 429) and fewer than
+  ``max_pending`` finished outcomes wait to be yielded. So at most ``concurrency`` items
+  have been pulled and not finished, and at most ``concurrency + max_pending`` have been
+  pulled and not yielded, however long the source and even if the consumer stops reading:
   memory stays flat. A sync iterable is pulled with ``next()`` on the event loop, one item
   per step with a checkpoint in between; a sync generator that does blocking I/O blocks
   the loop while it does (wrap it in an async generator that offloads to a thread). The
@@ -50,7 +51,22 @@ replayed), except 429, which the transport hands back at once
 
 ``timeout`` (default: the client's) is each item's deadline across all of its attempts,
 counted from its first send; waiting at the gate between attempts counts, waiting for a
-concurrency slot before the first send does not.
+concurrency slot before the first send does not. After a 429 the waits for the gate and
+for a concurrency slot end at the deadline: the item's outcome is then an
+:class:`~crewship_async.errors.APITimeoutError` saying it was not sent again (so no run
+was created), and it is reported as soon as the gate is known to stay closed past the
+deadline rather than when it opens. The gate itself only stays closed for the delay of a
+429 answer, and no request is sent while it is closed, so no wait lasts forever.
+
+Stopping early
+--------------
+:meth:`FanOut.stop_feeding` (and :meth:`FanOut.drain`, which also waits) stops the pump:
+nothing more is pulled or started, the requests in flight finish and are yielded, and the
+iteration ends normally, so a service shutting down records every run it created. With a
+grace period, what is still in flight when it runs out is cancelled and reported as
+:class:`~crewship_async.errors.APITimeoutError` outcomes: "may or may not exist" for a
+request waiting for its response, "no run was created" for an item still waiting to be
+sent.
 
 Connection pool
 ---------------
@@ -89,7 +105,7 @@ import anyio
 import anyio.lowlevel
 
 from ._retry import RetryPolicy
-from .errors import ClientClosedError, RateLimitError
+from .errors import APITimeoutError, ClientClosedError, RateLimitError
 from .models.runs import RunCreated, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
@@ -193,14 +209,26 @@ class _Gate:
         """Seconds until the gate opens (0 when open)."""
         return max(0.0, self._resume_at - anyio.current_time())
 
-    async def wait(self) -> None:
-        """Return once the gate is open (it may be closed again meanwhile: re-checked)."""
+    async def wait(self, deadline: Optional[float] = None) -> bool:
+        """Wait until the gate is open; ``False`` if it will not open before ``deadline``.
+
+        ``deadline`` is a moment on the event loop's clock. The gate never reopens
+        earlier than announced, so once it is closed past ``deadline`` this returns
+        ``False`` at once instead of sleeping in vain. It may be closed again while a
+        caller sleeps: the new reopening is waited for (and checked against ``deadline``)
+        too. Without a deadline the wait ends when the last close's delay has passed;
+        every close needs a 429 answer, and none is sent while the gate is closed, so it
+        cannot stay closed forever.
+        """
         if self._resume_at == -math.inf:  # never closed: no clock read on the hot path
-            return
-        delay = self.remaining()
-        while delay > 0:
-            await anyio.sleep(delay)
+            return True
+        while True:
             delay = self.remaining()
+            if delay <= 0:
+                return True
+            if deadline is not None and self._resume_at >= deadline:
+                return False
+            await anyio.sleep(delay)
 
 
 class _AIMD:
@@ -251,15 +279,18 @@ class _Engine:
         send: Send,
         pull: Pull,
         *,
+        loop: asyncio.AbstractEventLoop,
         limit: int,
         ordered: bool,
         fail_fast: bool,
         max_pending: int,
         policy: RetryPolicy,
         timeout: Optional[float],
+        feeding: bool = True,
     ) -> None:
         self._send = send
         self._pull = pull
+        self._loop = loop
         self.limit = limit
         self._ordered = ordered
         self._fail_fast = fail_fast
@@ -284,6 +315,17 @@ class _Engine:
         # Pulled items on their way to the `limit` long-lived workers: a task per item
         # would cost more than the request itself. Never longer than `limit`.
         self._queue: asyncio.Queue[Optional[tuple[int, Any]]] = asyncio.Queue()
+        # Every item pulled whose outcome is not stored yet, and those of them with a
+        # request on the wire: what a cut-short drain must still report, and how.
+        self._unfinished: dict[int, Any] = {}
+        self._sending: set[int] = set()
+        self.feeding = feeding
+        self._pump_scope: Optional[anyio.CancelScope] = None
+        self._grace: Optional[float] = None
+        self._grace_deadline = math.inf
+        self._grace_timer: Optional[asyncio.TimerHandle] = None
+        self._cut = False
+        self.cut_short = 0
 
     # -- background side ------------------------------------------------------------------
 
@@ -295,13 +337,20 @@ class _Engine:
                 for _ in range(self.limit):
                     tg.start_soon(self._worker)
                 try:
-                    await self._pump()
+                    with anyio.CancelScope() as self._pump_scope:
+                        if self.feeding:
+                            await self._pump()
                 finally:
                     for _ in range(self.limit):
                         self._queue.put_nowait(None)
         except Exception as exc:  # a bug here must reach the consumer, not vanish
             self._failure = exc
         finally:
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+                self._grace_timer = None
+            if self._cut and self._error is None:
+                self._report_cut_short()
             self.finished = True
             self._consumer_signal.notify()
 
@@ -319,9 +368,14 @@ class _Engine:
 
     async def _pump(self) -> None:
         index = 0
+        rate = self.rate
         while True:
-            while self.alive >= self.limit or self._unyielded() >= self._max_pending:
+            # The current limit, not the initial one: after a 429 halved it, no item is
+            # pulled that would have to wait for a concurrency slot.
+            while self.alive >= rate.limit or self._unyielded() >= self._max_pending:
                 await self._pump_signal.wait()
+            if not self.feeding:
+                return
             try:
                 item = await self._pull()
             except Exception as exc:
@@ -332,6 +386,7 @@ class _Engine:
             if item is _END:
                 return
             self.alive += 1
+            self._unfinished[index] = item
             self._queue.put_nowait((index, item))
             index += 1
             if index % _PULLS_PER_CHECKPOINT == 0:
@@ -352,6 +407,8 @@ class _Engine:
         finally:
             self.alive -= 1
             self._pump_signal.notify()
+        del self._unfinished[index]
+        self._sending.discard(index)
         if outcome.error is not None and (
             self._fail_fast or isinstance(outcome.error, ClientClosedError)
         ):
@@ -359,6 +416,10 @@ class _Engine:
             # remaining item (of a source that may never end) into the same error.
             self._fail(outcome.error)
             return
+        self._store(index, outcome)
+        self._consumer_signal.notify()
+
+    def _store(self, index: int, outcome: RunOutcome) -> None:
         if self._ordered:
             self._held[index] = outcome
             while self._next_index in self._held:
@@ -366,19 +427,25 @@ class _Engine:
                 self._next_index += 1
         else:
             self._ready.append(outcome)
-        self._consumer_signal.notify()
 
-    async def _acquire(self) -> None:
+    async def _acquire(self, deadline: Optional[float] = None) -> bool:
         """Take a limiter token, without a trip through the event loop when one is free.
 
-        A worker started just as the fan-out was cancelled must not send: the cancellation
-        check comes first.
+        ``False`` (no token taken) if ``deadline`` passes first. A worker started just as
+        the fan-out was cancelled must not send: the cancellation check comes first.
         """
         await anyio.lowlevel.checkpoint_if_cancelled()
         try:
             self._limiter.acquire_nowait()
         except anyio.WouldBlock:
-            await self._limiter.acquire()
+            if deadline is None:
+                await self._limiter.acquire()
+            else:
+                with anyio.CancelScope(deadline=deadline):
+                    await self._limiter.acquire()
+                    return True
+                return False
+        return True
 
     async def _create(self, index: int, item: Any) -> RunOutcome:
         try:
@@ -389,21 +456,25 @@ class _Engine:
         deadline: Optional[float] = None
         retries = 0
         while True:
-            await self._acquire()
+            # Before the first send the item's deadline has not started; after a 429 the
+            # waits for a token and for the gate are bounded by it.
+            if not await self._acquire(deadline):
+                return RunOutcome(index, item, error=_not_sent_again(deadline))
             try:
-                await self._gate.wait()
+                if not await self._gate.wait(deadline):
+                    return RunOutcome(index, item, error=_not_sent_again(deadline))
                 remaining: Optional[float] = None
                 if self._timeout is not None:
                     now = anyio.current_time()
                     if deadline is None:
                         deadline = now + self._timeout
-                    # After a 429 the deadline may pass at the gate; the transport then
-                    # raises APITimeoutError without sending.
                     remaining = max(0.0, deadline - now)
                 epoch = self.rate.epoch
+                self._sending.add(index)
                 try:
                     run = await self._send(request, remaining)
                 except RateLimitError as exc:
+                    self._sending.discard(index)
                     error = exc
                 except Exception as exc:
                     return RunOutcome(index, item, error=exc)
@@ -436,6 +507,56 @@ class _Engine:
                 return RunOutcome(index, item, error=error)
             retries += 1
 
+    # -- stopping early -------------------------------------------------------------------
+
+    def stop_feeding(self, grace: Optional[float]) -> None:
+        """Pull nothing more; with ``grace``, cut what is in flight ``grace`` s from now."""
+        if self.feeding:
+            self.feeding = False
+            self._pump_signal.notify()
+            if self._pump_scope is not None:
+                self._pump_scope.cancel()
+        if grace is None or self.finished:
+            return
+        deadline = self._loop.time() + grace
+        if deadline >= self._grace_deadline:
+            return
+        self._grace, self._grace_deadline = grace, deadline
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+        self._grace_timer = self._loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._grace_timer = None
+        # No scope: the task was cancelled before it ever ran (aclose), nothing to cut.
+        if self._scope is not None:
+            self._cut = True
+            self._scope.cancel()
+
+    def _report_cut_short(self) -> None:
+        """Give every item the grace period cut short its outcome: an APITimeoutError."""
+        grace = self._grace
+        for index in sorted(self._unfinished):
+            if index in self._sending:
+                message = (
+                    f"{_RUNS}: cancelled {grace:g}s after create_many stopped feeding, "
+                    "still waiting for the response; the request may have reached the "
+                    "server, so its run may or may not exist. It was not sent again."
+                )
+            else:
+                message = (
+                    f"{_RUNS}: not sent: the {grace:g}s grace period after create_many "
+                    "stopped feeding ran out while it waited to be sent; no run was "
+                    "created for it"
+                )
+            error = APITimeoutError(message, method="POST", path=_RUNS_PATH)
+            self._store(index, RunOutcome(index, self._unfinished[index], error=error))
+        self.cut_short = len(self._unfinished)
+        # Every index below the last one pulled now has its outcome, so in input order
+        # nothing is left held back.
+        self._unfinished.clear()
+        self._sending.clear()
+
     # -- consumer side --------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -465,6 +586,21 @@ class _Engine:
                     raise self._source_error
                 raise StopAsyncIteration
             await self._consumer_signal.wait()
+
+
+_RUNS_PATH = "/v1/runs"
+_RUNS = "POST " + _RUNS_PATH
+
+
+def _not_sent_again(deadline: Optional[float]) -> APITimeoutError:
+    """The error of an item whose deadline passed while it waited to be sent after a 429."""
+    assert deadline is not None  # only a retry waits with a deadline
+    return APITimeoutError(
+        f"{_RUNS}: the call's deadline passed while it waited to be sent again after a "
+        "429 (rate limited); it was not sent again, so no run was created",
+        method="POST",
+        path=_RUNS_PATH,
+    )
 
 
 def _cancel_soon(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
@@ -558,8 +694,14 @@ class FanOut:
     live bar on stderr with rich. ``timeout``: each item's deadline in seconds across its
     attempts (default: the client's).
 
+    To stop early and keep every outcome, call :meth:`stop_feeding` (optionally with a
+    ``grace`` period) or ``await`` :meth:`drain`: no new item is pulled or sent, what is
+    in flight finishes and is yielded, and the iteration then ends normally.
+    :attr:`cut_short` counts the requests the grace period cancelled.
+
     Use ``async with ... as outcomes`` for deterministic cleanup; :meth:`aclose` cancels
-    what is in flight and waits for it. See :mod:`crewship_async._fanout` for details.
+    what is in flight and waits for it (those outcomes are lost). See
+    :mod:`crewship_async._fanout` for details.
     """
 
     def __init__(
@@ -613,11 +755,17 @@ class FanOut:
         self._finalizer: Optional[weakref.finalize[Any, FanOut]] = None
         self._bar: Optional[_RichBar] = None
         self._closed = False
+        self._feeding = True
         self._done = 0
         self._failed = 0
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "running" if self._engine else "not started"
+        if self._closed:
+            state = "closed"
+        elif not self._feeding:
+            state = "draining"
+        else:
+            state = "running" if self._engine else "not started"
         return (
             f"<FanOut {state} concurrency={self.concurrency} done={self._done} "
             f"failed={self._failed}>"
@@ -633,6 +781,64 @@ class FanOut:
         """Items started and not finished yet."""
         return 0 if self._engine is None else self._engine.alive
 
+    @property
+    def cut_short(self) -> int:
+        """How many requests the grace period of :meth:`stop_feeding` cancelled (so far)."""
+        return 0 if self._engine is None else self._engine.cut_short
+
+    def stop_feeding(self, *, grace: Optional[float] = None) -> None:
+        """Pull no more items and start no new request; let what is in flight finish.
+
+        The requests in flight go on (a 429 among them is still retried as usual) and
+        their outcomes are yielded; the iteration then ends normally, having yielded an
+        outcome for every item it pulled. A pull of an async source that is waiting when
+        this is called is cancelled (the source sees ``CancelledError`` at its ``await``);
+        a sync source is never interrupted mid-item. Call it from the event loop's thread:
+        in a task, or in a callback such as a handler of ``loop.add_signal_handler``.
+
+        ``grace``: seconds from now after which whatever is still in flight is cancelled.
+        Each of those items is then yielded as an outcome whose error is an
+        :class:`~crewship_async.errors.APITimeoutError`: for a request that was waiting
+        for its response it says the run may or may not exist (the only outcomes that are
+        unknown); for an item not sent yet (waiting for the rate-limit gate or a
+        concurrency slot) it says that no run was created. :attr:`cut_short` counts
+        them. ``grace=0`` cuts at once and still reports. ``None`` (default): no limit
+        beyond each request's own ``timeout``.
+
+        Idempotent; a later call may shorten the grace period, never lengthen it. Calling
+        it before the iteration starts makes the fan-out pull nothing; calling it after
+        the iteration ended, or after :meth:`aclose`, does nothing.
+
+        Raises ``ValueError`` if ``grace`` is not a finite number of seconds >= 0.
+        """
+        if grace is not None and (
+            isinstance(grace, bool)
+            or not isinstance(grace, (int, float))
+            or not (grace >= 0 and math.isfinite(grace))
+        ):
+            raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
+        self._feeding = False
+        if self._engine is not None:
+            self._engine.stop_feeding(grace)
+
+    async def drain(self, *, grace: Optional[float] = None) -> int:
+        """:meth:`stop_feeding`, then wait until no request is in flight.
+
+        Returns :attr:`cut_short`. The outcomes stay to be yielded: iterate (in this task
+        or the one already iterating) to get them; memory is bounded because no new
+        request starts. Without ``grace`` this waits as long as the requests in flight
+        take (each bounded by its ``timeout``). Cancelling the wait leaves the fan-out
+        draining. Returns at once if the fan-out was never started or is closed.
+
+        Raises ``ValueError`` for a bad ``grace``, like :meth:`stop_feeding`; never what
+        the iteration raises.
+        """
+        self.stop_feeding(grace=grace)
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.wait((task,))
+        return self.cut_short
+
     def _start(self) -> _Engine:
         if self._engine is not None:
             return self._engine
@@ -647,19 +853,21 @@ class FanOut:
                 limit,
             )
         timeout = self._timeout if self._timeout is not None else transport.timeout
+        loop = asyncio.get_running_loop()
         engine = _Engine(
             self._send,
             self._pull,
+            loop=loop,
             limit=limit,
             ordered=self._ordered,
             fail_fast=self._fail_fast,
             max_pending=self._max_pending,
             policy=transport.retry_policy,
             timeout=timeout,
+            feeding=self._feeding,
         )
         if self._progress:
             self._bar = _RichBar(self._total)
-        loop = asyncio.get_running_loop()
         task = loop.create_task(engine.run(), name="crewship_async create_many")
         finalizer = weakref.finalize(self, _cancel_soon, loop, task)
         finalizer.atexit = False
