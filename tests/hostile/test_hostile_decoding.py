@@ -4,6 +4,7 @@ and no response at all makes anything but a ``CrewshipError`` escape a public ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable
 from typing import Any, Callable
@@ -55,13 +56,12 @@ async def test_in_a_2xx_body_a_response_error(
     raw: RawServer, client: AsyncCrewship, name: str
 ) -> None:
     raw.behaviour = reply(200, run_with_output(HOSTILE[name]), JSON)
-    try:
+    if name in LENIENT and _json.loads(hostile_bytes(HOSTILE[name])) == "\ud800":
+        run = await client.runs.get("run_1")
+        assert run.output == "\ud800"
+        return
+    with pytest.raises(ResponseError, match="not JSON"):
         await client.runs.get("run_1")
-    except ResponseError as exc:
-        assert "not JSON" in str(exc)
-    else:
-        assert name in LENIENT
-        assert _json.loads(hostile_bytes(HOSTILE[name])) == "\ud800"
 
 
 @pytest.mark.parametrize("name", HOSTILE)
@@ -254,10 +254,8 @@ def test_any_response_to_any_call_gives_a_result_or_a_crewship_error() -> None:
         @given(call=st.sampled_from(sorted(CALLS)), response=responses)
         def check(call: str, response: tuple[int, dict[str, str], bytes, str]) -> None:
             current["response"] = response
-            try:
+            with contextlib.suppress(CrewshipError):
                 runner.run(asyncio.wait_for(CALLS[call](client), 30))
-            except CrewshipError:
-                pass
 
         try:
             check()
