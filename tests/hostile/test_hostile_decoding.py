@@ -56,7 +56,7 @@ async def test_in_a_2xx_body_a_response_error(
     raw: RawServer, client: AsyncCrewship, name: str
 ) -> None:
     raw.behaviour = reply(200, run_with_output(HOSTILE[name]), JSON)
-    if name in LENIENT and _json.loads(hostile_bytes(HOSTILE[name])) == "\ud800":
+    if name in LENIENT and _json.loads is _json.stdlib_loads:
         run = await client.runs.get("run_1")
         assert run.output == "\ud800"
         return
