@@ -39,11 +39,34 @@ def stdlib_loads(data: bytes | str) -> Any:
 
 
 def stdlib_dumps(value: Any) -> bytes:
-    """Encode ``value`` as compact UTF-8 JSON with the stdlib encoder."""
+    """Encode ``value`` as compact UTF-8 JSON with the stdlib encoder, refusing what orjson
+    refuses (non-string keys, integers outside 64 bits, NaN and infinities), so a body
+    that one back-end sends the other sends too."""
+    _check_like_orjson(value)
     try:
         return _ENCODER.encode(value).encode("utf-8")
     except ValueError as exc:
         raise TypeError(str(exc)) from exc
+
+
+def _check_like_orjson(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    raise TypeError(f"Dict key must be str, got {type(key).__name__}")
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise TypeError(_NON_FINITE)
+        elif isinstance(item, int) and not -(2**63) <= item < 2**64:
+            raise TypeError("Integer exceeds 64-bit range")
+
+
+_NON_FINITE = "Out of range float values are not JSON compliant: NaN or infinity"
 
 
 def _has_non_finite(value: Any) -> bool:
@@ -74,7 +97,7 @@ def make_orjson_dumps(orjson: Any) -> Callable[[Any], bytes]:
         # orjson writes NaN and infinities as null; JSON has no such values, so refuse them
         # as the stdlib encoder does. Only a body holding a null needs the walk.
         if b"null" in encoded and _has_non_finite(value):
-            raise TypeError("Out of range float values are not JSON compliant: NaN or infinity")
+            raise TypeError(_NON_FINITE)
         return encoded
 
     return dumps
@@ -96,6 +119,6 @@ dumps: Callable[[Any], bytes]
 if _orjson is not None:
     loads = _orjson.loads
     dumps = make_orjson_dumps(_orjson)
-else:
+else:  # pragma: no cover - CI runs the suite without orjson too, outside coverage
     loads = stdlib_loads
     dumps = stdlib_dumps

@@ -42,7 +42,17 @@ def test_encodes_compact_utf8(dumps: Callable[[Any], bytes], value: Any) -> None
 
 @pytest.mark.parametrize("dumps", DUMPS)
 @pytest.mark.parametrize(
-    "value", [math.nan, {"a": math.inf}, [1, [-math.inf]], {1, 2}, {"x": object()}]
+    "value",
+    [
+        math.nan,
+        {"a": math.inf},
+        [1, [-math.inf]],
+        {1, 2},
+        {"x": object()},
+        {1: "int key"},
+        {"n": 2**70},
+        [-(2**63) - 1],
+    ],
 )
 def test_refuses_what_json_cannot_hold(dumps: Callable[[Any], bytes], value: Any) -> None:
     with pytest.raises(TypeError):
