@@ -6,7 +6,8 @@ Commands that talk to the API receive an open :class:`~crewship_async.AsyncCrews
 leaving the command closes it, on success, error and Ctrl-C alike.
 
 Exit codes: 0 success; 1 an API, network or I/O error (one ``error: ...`` line on
-stderr, no traceback); 2 a usage error; 130 interrupted by Ctrl-C.
+stderr, no traceback); 2 a usage error; 130 interrupted by Ctrl-C; 143 a ``batch``
+stopped by SIGTERM (which it handles like Ctrl-C: see ``batch --help``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ examples:
   crewship-async batch dep_abc inputs.jsonl --output results.jsonl --resume
   crewship-async emulator --port 8080
 
-exit codes: 0 ok, 1 API/network/I-O error, 2 usage error, 130 interrupted
+exit codes: 0 ok, 1 API/network/I-O error, 2 usage error, 130 interrupted,
+  143 batch stopped by SIGTERM
 """
 
 

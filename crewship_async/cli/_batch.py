@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 from collections.abc import Iterator
-from typing import IO, Any, Optional
+from types import FrameType, TracebackType
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .. import AsyncCrewship, RunRequest
 from ..errors import APIError
@@ -16,7 +18,16 @@ from ._errors import CLIError, UsageError
 from ._output import Output, dumps_line
 from ._progress import ProgressReporter, choose_mode
 
-__all__ = ["load_done", "register"]
+if TYPE_CHECKING:
+    from .._fanout import FanOut
+
+__all__ = ["DEFAULT_GRACE", "load_done", "register"]
+
+#: Seconds the requests in flight get to finish after Ctrl-C or SIGTERM (``--grace``).
+DEFAULT_GRACE = 10.0
+
+#: The signals that stop a batch, and its exit code after each: 128 + the signal number.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 HELP = """\
 Trigger one run of DEPLOYMENT_ID per input line, with bounded concurrency and a live
@@ -34,10 +45,18 @@ Output: one JSON line per outcome, written and flushed as soon as its request fi
 included) and appends the rest. A last line cut short by a kill is removed and its input
 sent again; an input with a complete line is never sent twice.
 
-At most once, with one caveat: a request still in flight when the batch was interrupted
-or killed may have created its run without its line being written, and --resume sends
-that input again. At most --concurrency inputs can be affected. The API has no
-idempotency key that would close this gap.
+Ctrl-C (SIGINT) or SIGTERM (what a job scheduler sends) stops sending new inputs and
+lets the requests in flight finish, for at most --grace seconds; every outcome is
+recorded, one line on stderr says how many and how to resume, and the exit code is 130
+after SIGINT, 143 after SIGTERM. A request still in flight when the grace period ends is
+cancelled and recorded as an error (APITimeoutError) saying that its run may or may not
+exist; --resume does not send it again. So an interrupted batch resumed with --resume
+creates each run at most once.
+
+A second Ctrl-C (or SIGTERM) during that wait stops at once, like a kill: a request
+then in flight may have created its run without its line being written, and --resume
+sends that input again (at most --concurrency inputs). The API has no idempotency key
+that would close this gap.
 """
 
 
@@ -77,6 +96,15 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send no new input after the first failed request; the requests already sent "
         "finish and are recorded, so --resume sends nothing twice",
+    )
+    batch.add_argument(
+        "--grace",
+        type=positive_float,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help="after Ctrl-C or SIGTERM, seconds the requests in flight get to finish and be "
+        f"recorded ({DEFAULT_GRACE:g}); what is still in flight then is recorded as an "
+        "error saying its run may or may not exist",
     )
     batch.add_argument(
         "--progress-interval",
@@ -177,10 +205,8 @@ class _Batch:
         self.failed = 0
         self.written = 0
         self.pending: dict[int, tuple[int, Any]] = {}
-        # Set by --fail-fast at the first failed request: no new input is sent, but the
-        # requests already sent finish and are recorded (the fan-out's own fail_fast would
-        # drop finished outcomes, leaving runs that --resume would create again).
-        self.stopping = False
+        self.cut_short = 0
+        self.signals: Optional[_StopOnSignal] = None
 
     def write(self, record: dict[str, Any]) -> None:
         self.sink.write(dumps_line(record) + "\n")
@@ -197,8 +223,6 @@ class _Batch:
         """The run requests of the input lines not done yet, in order."""
         sequence = 0
         for index, line in enumerate(handle):
-            if self.stopping:
-                return
             if not line.strip():
                 continue
             if index in self.done:
@@ -223,27 +247,42 @@ class _Batch:
             yield RunRequest(self.args.deployment_id, value, self.args.environment)
 
     async def run(self, client: AsyncCrewship, handle: IO[str]) -> None:
+        """Send the inputs and record every outcome; see :class:`_StopOnSignal` for signals."""
         fanout = client.runs.create_many(
             self.requests(handle),
             concurrency=self.args.concurrency,
             ordered=self.args.ordered,
         )
-        async with fanout as outcomes:
-            async for outcome in outcomes:
-                index, value = self.pending.pop(outcome.index)
-                record: dict[str, Any] = {"index": index, "input": value}
-                if outcome.run is not None:
-                    record["run_id"] = outcome.run.run_id
-                    record["status"] = outcome.run.status
-                else:
-                    error = outcome.error
-                    assert error is not None
-                    record["error"] = _error_text(error)
-                    record["error_type"] = type(error).__name__
-                    if isinstance(error, APIError):
-                        record["status_code"] = error.status_code
-                    self.stopping = self.stopping or self.args.fail_fast
-                self.write(record)
+        self.signals = _StopOnSignal(fanout, self.args.grace, self._stopping)
+        with self.signals:
+            async with fanout as outcomes:
+                async for outcome in outcomes:
+                    index, value = self.pending.pop(outcome.index)
+                    record: dict[str, Any] = {"index": index, "input": value}
+                    if outcome.run is not None:
+                        record["run_id"] = outcome.run.run_id
+                        record["status"] = outcome.run.status
+                    else:
+                        error = outcome.error
+                        assert error is not None
+                        record["error"] = _error_text(error)
+                        record["error_type"] = type(error).__name__
+                        if isinstance(error, APIError):
+                            record["status_code"] = error.status_code
+                        if self.args.fail_fast:
+                            # No new input, but the requests already sent finish and are
+                            # recorded (the fan-out's own fail_fast would drop finished
+                            # outcomes, leaving runs that --resume would create again).
+                            fanout.stop_feeding()
+                    self.write(record)
+        self.cut_short = fanout.cut_short
+
+    def _stopping(self, signum: int, in_flight: int) -> None:
+        self.progress.note(
+            f"{signal.Signals(signum).name}: sending no new inputs; waiting up to "
+            f"{self.args.grace:g}s for the {in_flight} requests in flight to be recorded "
+            "(Ctrl-C again to stop at once, leaving them unrecorded)"
+        )
 
     def summary(self, elapsed: float) -> dict[str, Any]:
         return {
@@ -255,6 +294,105 @@ class _Batch:
             "runs_per_second": round(self.written / elapsed, 1) if elapsed > 0 else 0.0,
             "output": self.args.output or "-",
         }
+
+
+SignalHandler = Union[Callable[[int, Optional[FrameType]], Any], int, None]
+
+
+class _StopOnSignal:
+    """While entered, SIGINT and SIGTERM stop the batch gracefully, then at once.
+
+    The first of them calls ``fanout.stop_feeding(grace=grace)`` (no new input is sent,
+    the requests in flight finish and their outcomes are still yielded) and then
+    ``on_stop(signum, in_flight)``. A second one cancels the task that entered, which
+    aborts the batch like a kill. ``received`` lists the signals in order.
+
+    The handlers are installed with ``loop.add_signal_handler`` on entry, in the running
+    loop, and removed on exit, when the handlers found on entry (such as the one of
+    :func:`asyncio.run` for SIGINT) are put back. Where the loop cannot handle signals
+    (not the main thread, or Windows) nothing is installed and Ctrl-C stops the batch at
+    once, as a second one would.
+    """
+
+    def __init__(self, fanout: FanOut, grace: float, on_stop: Callable[[int, int], None]) -> None:
+        self._fanout = fanout
+        self._grace = grace
+        self._on_stop = on_stop
+        self.received: list[int] = []
+        self._installed: list[tuple[int, SignalHandler]] = []
+        self._task: Optional[asyncio.Task[Any]] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    @property
+    def aborted(self) -> bool:
+        """Whether a second signal cancelled the task."""
+        return len(self.received) > 1
+
+    def exit_code(self) -> int:
+        """128 + the number of the last signal received (130 for SIGINT, 143 for SIGTERM)."""
+        return 128 + self.received[-1]
+
+    def __enter__(self) -> _StopOnSignal:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        for signum in STOP_SIGNALS:
+            previous = signal.getsignal(signum)
+            try:
+                self._loop.add_signal_handler(signum, self._handle, int(signum))
+            except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
+                continue  # Windows, or not the main thread
+            self._installed.append((int(signum), previous))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        assert self._loop is not None
+        for signum, previous in reversed(self._installed):
+            self._loop.remove_signal_handler(signum)
+            if previous is not None:
+                signal.signal(signum, previous)
+        self._installed.clear()
+
+    def _handle(self, signum: int) -> None:
+        self.received.append(signum)
+        if len(self.received) == 1:
+            self._fanout.stop_feeding(grace=self._grace)
+            self._on_stop(signum, self._fanout.in_flight)
+        elif len(self.received) == 2:
+            assert self._task is not None
+            self._task.cancel()
+
+
+def _uncancel(task: Optional[asyncio.Task[Any]]) -> None:
+    """Take back a cancellation that was handled (Python 3.11+ counts them)."""
+    uncancel = getattr(task, "uncancel", None)
+    if uncancel is not None:
+        uncancel()
+
+
+def _interrupted_line(batch: _Batch, signum: int, total: Optional[int]) -> str:
+    """The one line printed after a batch stopped by a signal has recorded everything."""
+    args = batch.args
+    name = signal.Signals(signum).name
+    if args.output in (None, "-"):
+        line = f"{name}: stopped; {batch.written} outcomes written to stdout"
+    else:
+        line = f"{name}: stopped; {batch.written} outcomes recorded in {args.output}"
+    if batch.cut_short:
+        line += (
+            f" ({batch.cut_short} of them cut short after the {args.grace:g}s grace period: "
+            "recorded as APITimeoutError errors, their runs may or may not exist)"
+        )
+    if args.output in (None, "-"):
+        return line + "; pass --output FILE to be able to --resume a batch"
+    rest = "the inputs not recorded yet"
+    if total is not None:
+        rest = f"the {max(total - batch.written, 0)} inputs not recorded yet"
+    return line + f"; run the same command with --resume to send {rest}"
 
 
 def _open_sink(args: argparse.Namespace, out: Output) -> tuple[IO[str], set[int], bool]:
@@ -306,10 +444,18 @@ async def run_batch(client: AsyncCrewship, args: argparse.Namespace, out: Output
                 "to send the inputs not recorded yet (a request in flight when it stopped "
                 "may have created a run that is not recorded)"
             )
+        signals = batch.signals
+        if signals is not None and signals.aborted:
+            _uncancel(asyncio.current_task())
+            return signals.exit_code()
         raise
     finally:
         if close_sink:
             sink.close()
+    signals = batch.signals
+    if signals is not None and signals.received:
+        out.note(_interrupted_line(batch, signals.received[0], total))
+        return signals.exit_code()
     summary = batch.summary(progress.elapsed)
     if out.json_mode:
         summary_stream.write(dumps_line(summary) + "\n")

@@ -151,6 +151,15 @@ class ProgressReporter:
             self._write_line()
             self.mode = "off"
 
+    def note(self, text: str) -> None:
+        """Print ``text`` as a line of its own on the stream, above a live bar if one is
+        drawn (so the bar is not torn), in every mode, ``off`` included."""
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
     def status(self) -> str:
         """A one-line summary: done, failed, rate and (when the total is known) ETA."""
         done = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
