@@ -1,10 +1,12 @@
 """The one place that talks to aiohttp.
 
 :class:`Transport` owns (or borrows) the ``aiohttp.ClientSession``, builds every request,
-applies the :class:`~crewship_async._retry.RetryPolicy` under one deadline per call, turns
-aiohttp exceptions into :mod:`crewship_async.errors`, and decodes JSON bodies. Event
-streams are opened here too (:meth:`Transport.open_stream`); reading them is the job of
-:mod:`crewship_async._streams`.
+applies the :class:`~crewship_async._retry.RetryPolicy` under one deadline per call and
+turns aiohttp exceptions into :mod:`crewship_async.errors`; what a response becomes is
+:mod:`crewship_async._responses`' job, and what ``aclose`` can end lives in
+:mod:`crewship_async._connection`. Event streams are opened here too
+(:meth:`Transport.open_stream`); reading them is the job of :mod:`crewship_async._streams`.
+Every SDK error leaving a public method has its foreign exceptions cut from its chain.
 """
 
 from __future__ import annotations
@@ -13,32 +15,31 @@ import asyncio
 import logging
 import sys
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, Optional
 
 import aiohttp
 import anyio
 
 from . import _json
+from ._connection import CallGuard, StreamConnection
 from ._loopback import LoopbackResolver
 from ._redact import Secret, cut_chain
-from ._retry import RetryPolicy, parse_retry_after
+from ._responses import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    ERROR_BODY_LIMIT,
+    decode_success,
+    make_api_error,
+    read_capped,
+)
+from ._retry import RetryPolicy
 from ._version import __version__
 from .errors import (
     APIConnectionError,
-    APIError,
     APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
     ClientClosedError,
-    ConflictError,
     CrewshipError,
-    InternalServerError,
-    NotFoundError,
-    PermissionDeniedError,
     RateLimitError,
     ResponseError,
-    ServiceUnavailableError,
 )
 
 __all__ = [
@@ -57,105 +58,6 @@ USER_AGENT = (
     f"aiohttp/{'.'.join(aiohttp.__version__.split('.')[:2])}"
 )
 CONNECT_TIMEOUT = 10.0
-_ERROR_BODY_SNIPPET = 200
-#: Default cap on the decoded size of one response body: a page of 1,000 table rows of
-#: about 30 KB each. ``AsyncCrewship(max_response_size=...)`` changes it.
-DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
-#: How much of an error response's body is read for its message; the rest is dropped.
-ERROR_BODY_LIMIT = 64 * 1024
-
-
-async def read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """Read the decoded body, stopping once it passes ``limit`` bytes.
-
-    Returns ``(body, complete)``: ``complete`` is false when the body was longer than
-    ``limit``, and ``body`` then holds its first ``limit`` bytes; the rest is never read
-    (nor decompressed: aiohttp inflates a compressed body only as it is read), so memory
-    stays within about twice the limit whatever the server sends.
-    """
-    length = response.content_length
-    if length is not None and length <= limit and "Content-Encoding" not in response.headers:
-        return await response.read(), True
-    content = response.content
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await content.readany()
-        if not chunk:
-            return b"".join(chunks), True
-        size += len(chunk)
-        if size > limit:
-            chunks.append(chunk[: len(chunk) - (size - limit)])
-            return b"".join(chunks), False
-        chunks.append(chunk)
-
-
-_STATUS_ERRORS: dict[int, type[APIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    429: RateLimitError,
-}
-
-
-def _describe_body(body: bytes, content_type: str) -> tuple[Any, Optional[str], Optional[str]]:
-    """Decode an error body: ``(body, message, code)``; message/code are None if absent."""
-    try:
-        decoded = _json.loads(body) if body else None
-    except _json.JSONDecodeError:
-        text = body.decode("utf-8", "replace")
-        snippet = " ".join(text.split())[:_ERROR_BODY_SNIPPET]
-        kind = content_type or "no content type"
-        return text, f"non-JSON error body ({kind}): {snippet!r}", None
-    if isinstance(decoded, dict):
-        error = decoded.get("error")
-        if isinstance(error, dict):
-            message = error.get("message")
-            code = error.get("code")
-            return (
-                decoded,
-                message if isinstance(message, str) else None,
-                code if isinstance(code, str) else None,
-            )
-        if isinstance(error, str):
-            return decoded, error, None
-        message = decoded.get("message")
-        if isinstance(message, str):
-            return decoded, message, None
-    return decoded, None, None
-
-
-def make_api_error(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    method: str,
-    path: str,
-) -> APIError:
-    """Build the :class:`APIError` subclass for an HTTP error response."""
-    decoded, message, code = _describe_body(body, headers.get("Content-Type", ""))
-    request_id = headers.get("x-request-id")
-    if message is None:
-        message = f"HTTP {status} with no error message"
-    common: dict[str, Any] = {
-        "status_code": status,
-        "method": method,
-        "path": path,
-        "code": code,
-        "body": decoded,
-        "request_id": request_id,
-    }
-    if status == 429:
-        return RateLimitError(message, retry_after=parse_retry_after(headers), **common)
-    if status == 503:
-        return ServiceUnavailableError(message, retry_after=parse_retry_after(headers), **common)
-    cls = _STATUS_ERRORS.get(status)
-    if cls is None:
-        cls = InternalServerError if status >= 500 else APIError
-    return cls(message, **common)
 
 
 class _AttemptFailed(Exception):
@@ -166,103 +68,6 @@ class _AttemptFailed(Exception):
         self.error = error
         self.retryable = retryable
         self.retry_after = retry_after
-
-
-class _CallGuard:
-    """Lets :meth:`Transport.aclose` end one call or read in flight.
-
-    ``async with guard`` around the awaited work; ``guard.cancel()`` (from ``aclose``)
-    cancels it, the block then exits quietly and ``guard.fired`` is true. Built on an
-    ``asyncio.timeout`` that never fires on its own: it handles concurrent
-    cancellations correctly and costs a fraction of an anyio cancel scope in the
-    short-lived tasks (one per incoming web request) that typically make the calls.
-    """
-
-    __slots__ = ("_timeout",)
-
-    def __init__(self) -> None:
-        self._timeout = asyncio.timeout(None)
-
-    async def __aenter__(self) -> _CallGuard:
-        await self._timeout.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> bool:
-        try:
-            await self._timeout.__aexit__(exc_type, exc, tb)
-        except TimeoutError:  # raised only when cancel() fired it
-            return True
-        return False
-
-    def cancel(self) -> None:
-        self._timeout.reschedule(0)
-
-    @property
-    def fired(self) -> bool:
-        return self._timeout.expired()
-
-
-class StreamConnection:
-    """An open ``text/event-stream`` response: read it with :meth:`read_chunk`, then close.
-
-    Read errors become :class:`APIConnectionError` (the stream layer reconnects on them); a
-    read waiting when the client is closed raises :class:`ClientClosedError`.
-    """
-
-    __slots__ = ("_in_flight", "_method", "_path", "_response")
-
-    def __init__(
-        self,
-        response: aiohttp.ClientResponse,
-        *,
-        method: str,
-        path: str,
-        in_flight: Optional[set[_CallGuard]] = None,
-    ) -> None:
-        self._response = response
-        self._method = method
-        self._path = path
-        self._in_flight: set[_CallGuard] = set() if in_flight is None else in_flight
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The response headers."""
-        return self._response.headers
-
-    async def read_chunk(self) -> bytes:
-        """The next body chunk as it arrives (any size, never split into lines); ``b""`` at
-        the end of the body."""
-        guard = _CallGuard()
-        self._in_flight.add(guard)
-        failure = None
-        try:
-            async with guard:
-                return await self._response.content.readany()
-        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            # aiohttp raises RuntimeError("Connection closed.") for a response whose
-            # connection its session already closed.
-            failure = f"{type(exc).__name__}: {exc}"
-        finally:
-            self._in_flight.discard(guard)
-        if failure is not None:
-            # Raised outside the handler: aiohttp's exception may quote server bytes.
-            raise APIConnectionError(
-                f"{self._method} {self._path}: event stream connection lost ({failure})",
-                method=self._method,
-                path=self._path,
-            )
-        raise ClientClosedError(
-            f"{self._method} {self._path}: the client was closed while reading the stream"
-        )
-
-    def close(self) -> None:
-        """Close the connection now (it is not returned to the pool half-read)."""
-        self._response.close()
 
 
 class Transport:
@@ -300,7 +105,7 @@ class Transport:
         self._closed = False
         # Cancel scopes of the calls and stream reads in flight: aclose() cancels them,
         # because aiohttp never wakes a body read whose connection its session closed.
-        self._in_flight: set[_CallGuard] = set()
+        self._in_flight: set[CallGuard] = set()
         common = {"User-Agent": USER_AGENT, "Accept": "application/json", **default_headers}
         self._anonymous_headers = common
         self._headers = {**common, "Authorization": f"Bearer {api_key}"}
@@ -424,7 +229,7 @@ class Transport:
         url = self.base_url + path
         deadline = self._deadline(timeout)
         session = self.session()
-        guard = _CallGuard()
+        guard = CallGuard()
         self._in_flight.add(guard)
         try:
             async with guard:
@@ -561,25 +366,12 @@ class Transport:
             raise self._failed_without_response(exc, method, shown, deadline, sent=True) from exc
         self._log_attempt(method, shown, status, started, attempt)
         if status < 300:
-            if not complete:
-                raise ResponseError(
-                    f"{method} {shown} -> {status}: the response body is larger than "
-                    f"max_response_size ({self.max_response_size} bytes); raise it with "
-                    "AsyncCrewship(max_response_size=...) if such a body is expected",
-                    method=method,
-                    path=shown,
-                )
-            if status == 204 or not raw:
-                return None
-            try:
-                return _json.loads(raw)
-            except _json.JSONDecodeError as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-            snippet = raw[:_ERROR_BODY_SNIPPET].decode("utf-8", "replace")
-            raise ResponseError(
-                f"{method} {shown} -> {status}: the body is not JSON "
-                f"({response_headers.get('Content-Type', 'no content type')}; {reason}): "
-                f"{snippet!r}",
+            return decode_success(
+                status,
+                response_headers,
+                raw,
+                complete=complete,
+                max_size=self.max_response_size,
                 method=method,
                 path=shown,
             )
@@ -680,7 +472,7 @@ class Transport:
         limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=limit, connect=limit)
         method = "GET"
-        guard = _CallGuard()
+        guard = CallGuard()
         self._in_flight.add(guard)
         try:
             async with guard:
@@ -729,7 +521,7 @@ class Transport:
     ) -> bytes:
         """The body of a stream's HTTP error response: within ``limit`` seconds, ended by
         :meth:`aclose`, and with aiohttp's errors mapped (the caller closes the response)."""
-        guard = _CallGuard()
+        guard = CallGuard()
         self._in_flight.add(guard)
         try:
             async with guard:

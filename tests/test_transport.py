@@ -55,7 +55,7 @@ from crewship_async import (
     ServiceUnavailableError,
     _json,
 )
-from crewship_async._transport import make_api_error
+from crewship_async._responses import make_api_error
 
 RUNS_URL = f"{BASE}/v1/runs"
 RUN_URL = f"{BASE}/v1/runs/run_1"

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import pytest
 
 from crewship_async import AsyncCrewship, InternalServerError, ResponseError, StreamError
+from crewship_async._responses import ERROR_BODY_LIMIT
 from crewship_async._sse import EventTooLargeError
-from crewship_async._transport import ERROR_BODY_LIMIT
 
 from .rawserver import KEY, RawRequest, RawServer, reply, response_bytes
 
