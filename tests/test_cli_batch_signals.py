@@ -120,7 +120,7 @@ def interrupt_then_resume(
     with spawn(server, *argv, "--concurrency", str(concurrency)) as process:
         try:
             wait_for(lambda: line_count(output) >= total // 5, "a fifth of the lines", process)
-            assert in_flight(server) > 0
+            wait_for(lambda: in_flight(server) > 0, "requests in flight", process)
             process.send_signal(signum)
             _, err = process.communicate(timeout=WAIT)
         finally:
