@@ -341,8 +341,9 @@ def test_in_process_ctrl_c_while_the_grace_runs_out_without_a_total(
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == (
         f"SIGINT: stopped; 3 outcomes recorded in {output} (3 of them cut short after the "
-        "0.1s grace period: recorded as APITimeoutError errors, their runs may or may not "
-        "exist); run the same command with --resume to send the inputs not recorded yet"
+        "0.1s grace period and recorded as APITimeoutError errors: each line says whether "
+        "its run may exist; --resume does not send them again); run the same command with "
+        "--resume to send the inputs not recorded yet"
     )
     server.call(lambda emu: emu.faults.reset())
     wait_for(lambda: in_flight(server) == 0, "the held requests to be dropped")

@@ -384,8 +384,9 @@ def _interrupted_line(batch: _Batch, signum: int, total: Optional[int]) -> str:
         line = f"{name}: stopped; {batch.written} outcomes recorded in {args.output}"
     if batch.cut_short:
         line += (
-            f" ({batch.cut_short} of them cut short after the {args.grace:g}s grace period: "
-            "recorded as APITimeoutError errors, their runs may or may not exist)"
+            f" ({batch.cut_short} of them cut short after the {args.grace:g}s grace period "
+            "and recorded as APITimeoutError errors: each line says whether its run may "
+            "exist; --resume does not send them again)"
         )
     if args.output in (None, "-"):
         return line + "; pass --output FILE to be able to --resume a batch"
