@@ -537,7 +537,8 @@ class _Engine:
         """Give every item the grace period cut short its outcome: an APITimeoutError."""
         grace = self._grace
         for index in sorted(self._unfinished):
-            if index in self._sending:
+            sent = index in self._sending
+            if sent:
                 message = (
                     f"{_RUNS}: cancelled {grace:g}s after create_many stopped feeding, "
                     "still waiting for the response; the request may have reached the "
@@ -549,7 +550,7 @@ class _Engine:
                     "stopped feeding ran out while it waited to be sent; no run was "
                     "created for it"
                 )
-            error = APITimeoutError(message, method="POST", path=_RUNS_PATH)
+            error = APITimeoutError(message, method="POST", path=_RUNS_PATH, request_sent=sent)
             self._store(index, RunOutcome(index, self._unfinished[index], error=error))
         self.cut_short = len(self._unfinished)
         # Every index below the last one pulled now has its outcome, so in input order
@@ -598,6 +599,7 @@ def _not_sent_again(deadline: Optional[float]) -> APITimeoutError:
     return APITimeoutError(
         f"{_RUNS}: the call's deadline passed while it waited to be sent again after a "
         "429 (rate limited); it was not sent again, so no run was created",
+        request_sent=False,
         method="POST",
         path=_RUNS_PATH,
     )

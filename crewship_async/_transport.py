@@ -419,6 +419,7 @@ class Transport:
                 + (self._maybe_applied(method) if sent else ""),
                 method=method,
                 path=shown,
+                request_sent=sent,
             )
             return _AttemptFailed(error, retryable=False, retry_after=None)
         retryable = self.retry_policy.retries_connection_error(method, request_sent=sent)
@@ -428,7 +429,9 @@ class Transport:
             message += self._maybe_applied(method)
         cls = APITimeoutError if timed_out else APIConnectionError
         return _AttemptFailed(
-            cls(message, method=method, path=shown), retryable=retryable, retry_after=None
+            cls(message, method=method, path=shown, request_sent=sent),
+            retryable=retryable,
+            retry_after=None,
         )
 
     @staticmethod

@@ -172,12 +172,17 @@ class APIConnectionError(CrewshipError):
 
     ``method`` and ``path`` name the request. For a POST whose body may have reached the
     server, the message says that the operation may or may not have happened: it is never
-    replayed automatically.
+    replayed automatically. ``request_sent`` says which: ``False`` when the request never
+    left this process (sending it again cannot duplicate anything), ``True`` when it may
+    have reached the server, ``None`` when that is not known.
     """
 
-    def __init__(self, message: str, *, method: str, path: str) -> None:
+    def __init__(
+        self, message: str, *, method: str, path: str, request_sent: Optional[bool] = None
+    ) -> None:
         self.method = method
         self.path = path
+        self.request_sent = request_sent
         super().__init__(message)
 
 

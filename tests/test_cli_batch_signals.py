@@ -246,6 +246,48 @@ def test_grace_expiry_records_the_unknown_ones_and_resume_skips_them(
     capsys.readouterr()
 
 
+def test_inputs_cut_short_before_they_were_sent_are_left_for_resume(
+    server: ThreadedEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every POST after the first lines is answered 429 with a long Retry-After: the
+    # inputs then wait at the rate-limit gate, unsent, when the grace period runs out.
+    total = 60
+    inputs = tmp_path / "inputs.jsonl"
+    write_inputs(inputs, total)
+    output = tmp_path / "out.jsonl"
+    argv = ["batch", "dep_a", str(inputs), "-o", str(output), "--concurrency", "4"]
+    with spawn(server, *argv, "--grace", "0.5") as process:
+        try:
+            wait_for(lambda: line_count(output) >= 4, "the first lines", process)
+            server.call(
+                lambda emu: emu.faults.fail_next(
+                    10_000, status=429, headers={"Retry-After": "50"}, route="POST /v1/runs"
+                )
+            )
+            wait_for(
+                lambda: len(sent_inputs(server)) > sum(created_inputs(server).values()),
+                "a 429",
+                process,
+            )
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=WAIT)
+        finally:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert "Traceback" not in err
+    lines = records(output)
+    assert all("error" not in line for line in lines)  # the unsent ones were not recorded
+    assert len(lines) < total
+    assert "cut short" not in err.strip().splitlines()[-1]
+    server.call(lambda emu: emu.faults.reset())
+    assert server.cli(*argv, "--resume") == 0
+    assert sorted(line["index"] for line in records(output)) == list(range(total))
+    assert all("run_id" in line for line in records(output))
+    assert created_inputs(server) == collections.Counter(range(total))  # each run once
+    capsys.readouterr()
+
+
 # -- in process: main() and a signal sent to this process ---------------------------------
 
 
@@ -341,9 +383,9 @@ def test_in_process_ctrl_c_while_the_grace_runs_out_without_a_total(
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == (
         f"SIGINT: stopped; 3 outcomes recorded in {output} (3 of them cut short after the "
-        "0.1s grace period and recorded as APITimeoutError errors: each line says whether "
-        "its run may exist; --resume does not send them again); run the same command with "
-        "--resume to send the inputs not recorded yet"
+        "0.1s grace period while waiting for their response, recorded as APITimeoutError "
+        "errors: their runs may or may not exist; --resume does not send them again); run "
+        "the same command with --resume to send the inputs not recorded yet"
     )
     server.call(lambda emu: emu.faults.reset())
     wait_for(lambda: in_flight(server) == 0, "the held requests to be dropped")

@@ -360,6 +360,7 @@ async def test_refused_every_time_gives_connection_error(
     assert info.value.__cause__ is None
     assert info.value.__context__ is None
     assert "ClientConnectorError" in str(info.value)
+    assert info.value.request_sent is False
     assert len(calls(mocked)) == 3
 
 

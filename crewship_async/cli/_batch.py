@@ -12,7 +12,7 @@ from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .. import AsyncCrewship, RunRequest
-from ..errors import APIError
+from ..errors import APIConnectionError, APIError
 from ._args import open_input, positive_float, positive_int
 from ._errors import CLIError, UsageError
 from ._output import Output, dumps_line
@@ -50,7 +50,8 @@ lets the requests in flight finish, for at most --grace seconds; every outcome i
 recorded, one line on stderr says how many and how to resume, and the exit code is 130
 after SIGINT, 143 after SIGTERM. A request still in flight when the grace period ends is
 cancelled and recorded as an error (APITimeoutError) saying that its run may or may not
-exist; --resume does not send it again. So an interrupted batch resumed with --resume
+exist; --resume does not send it again. An input still waiting to be sent then (behind a
+429) is not recorded, so --resume sends it. So an interrupted batch resumed with --resume
 creates each run at most once.
 
 A second Ctrl-C (or SIGTERM) during that wait stops at once, like a kill: a request
@@ -206,6 +207,8 @@ class _Batch:
         self.written = 0
         self.pending: dict[int, tuple[int, Any]] = {}
         self.cut_short = 0
+        # Inputs the grace period cut short before they were sent: left for --resume.
+        self.unsent = 0
         self.signals: Optional[_StopOnSignal] = None
 
     def write(self, record: dict[str, Any]) -> None:
@@ -258,6 +261,11 @@ class _Batch:
             async with fanout as outcomes:
                 async for outcome in outcomes:
                     index, value = self.pending.pop(outcome.index)
+                    if self.signals.received and _never_sent(outcome.error):
+                        # Cut short by the grace period before it was sent: no run
+                        # exists, so it stays unrecorded and --resume sends it.
+                        self.unsent += 1
+                        continue
                     record: dict[str, Any] = {"index": index, "input": value}
                     if outcome.run is not None:
                         record["run_id"] = outcome.run.run_id
@@ -367,6 +375,11 @@ class _StopOnSignal:
             self._task.cancel()
 
 
+def _never_sent(error: Optional[BaseException]) -> bool:
+    """Whether ``error`` says the request never left this process."""
+    return isinstance(error, APIConnectionError) and error.request_sent is False
+
+
 def _uncancel(task: Optional[asyncio.Task[Any]]) -> None:
     """Take back a cancellation that was handled (Python 3.11+ counts them)."""
     uncancel = getattr(task, "uncancel", None)
@@ -382,11 +395,12 @@ def _interrupted_line(batch: _Batch, signum: int, total: Optional[int]) -> str:
         line = f"{name}: stopped; {batch.written} outcomes written to stdout"
     else:
         line = f"{name}: stopped; {batch.written} outcomes recorded in {args.output}"
-    if batch.cut_short:
+    recorded_cuts = batch.cut_short - batch.unsent
+    if recorded_cuts:
         line += (
-            f" ({batch.cut_short} of them cut short after the {args.grace:g}s grace period "
-            "and recorded as APITimeoutError errors: each line says whether its run may "
-            "exist; --resume does not send them again)"
+            f" ({recorded_cuts} of them cut short after the {args.grace:g}s grace period "
+            "while waiting for their response, recorded as APITimeoutError errors: their "
+            "runs may or may not exist; --resume does not send them again)"
         )
     if args.output in (None, "-"):
         return line + "; pass --output FILE to be able to --resume a batch"

@@ -13,7 +13,13 @@ import json
 import anyio
 import pytest
 
-from crewship_async import APITimeoutError, AsyncCrewship, RetryPolicy, StreamError
+from crewship_async import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncCrewship,
+    RetryPolicy,
+    StreamError,
+)
 from crewship_async._streams import EventStream
 from crewship_async.models.events import RunEvent
 
@@ -132,3 +138,16 @@ async def test_wait_polls_within_its_timeout(raw: RawServer, client: AsyncCrewsh
     with pytest.raises(APITimeoutError), anyio.fail_after(30):
         await client.runs.wait("run_1", timeout=1, poll_interval=0.05)
     assert anyio.current_time() - started < 10
+
+
+async def test_a_connection_dropped_after_the_request_says_it_may_have_arrived(
+    raw: RawServer, client: AsyncCrewship
+) -> None:
+    async def hang_up(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    raw.behaviour = hang_up
+    with pytest.raises(APIConnectionError, match="may or may not exist") as info:
+        await client.runs.create("dep_1", input={"a": 1})
+    assert info.value.request_sent is True
+    assert len(raw.requests) == 1  # a POST that may have arrived is never sent again
