@@ -103,7 +103,7 @@ def parse_frames(text: str) -> list[dict[str, Any]]:
     return frames
 
 
-async def wait_until(condition: Any, timeout: float = 5.0) -> None:
+async def wait_until(condition: Any, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
@@ -512,8 +512,9 @@ async def test_forever_run_heartbeats_keep_the_log_small(api: Api, emu: Crewship
 
 
 async def test_keepalive_comments_while_idle() -> None:
+    # The run stays pending (silent) for the whole test, so the stream is idle.
     async with (
-        CrewshipEmulator(step_delay=1.0, keepalive_interval=0.01) as emu,
+        CrewshipEmulator(step_delay=30, keepalive_interval=0.01) as emu,
         aiohttp.ClientSession() as session,
     ):
         api = Api(session, emu)
@@ -531,6 +532,9 @@ async def test_stream_timeout_sends_timeout_event() -> None:
         api = Api(session, emu)
         emu.script_runs("forever")
         run_id = await api.create_run()
+        # Started before the stream opens: its first event is there at once, however
+        # long the request takes, so it is sent before the stream's 0.05 s run out.
+        await wait_until(lambda: emu.runs[run_id].status == "running")
         frames = await api.events(run_id)
         assert frames[-1]["type"] == "timeout"
         assert frames[-1]["id"] is None
@@ -540,7 +544,7 @@ async def test_stream_timeout_sends_timeout_event() -> None:
 
 async def test_stream_timeout_reached_before_keepalive() -> None:
     async with (
-        CrewshipEmulator(step_delay=5.0, stream_timeout=0.01, keepalive_interval=0.001) as emu,
+        CrewshipEmulator(step_delay=30, stream_timeout=0.01, keepalive_interval=0.001) as emu,
         aiohttp.ClientSession() as session,
     ):
         api = Api(session, emu)
@@ -738,15 +742,8 @@ async def test_list_threads_filters_and_pagination(api: Api, emu: CrewshipEmulat
     )
 
 
-@pytest.fixture
-async def slow_api() -> AsyncIterator[Api]:
-    """An emulator whose runs take a while, so a test can see them in flight."""
-    async with CrewshipEmulator(step_delay=0.03) as emulator, aiohttp.ClientSession() as session:
-        yield Api(session, emulator)
-
-
-async def test_thread_run_busy_then_idle_with_messages(slow_api: Api) -> None:
-    api, emu = slow_api, slow_api.emu
+async def test_thread_run_busy_then_idle_with_messages(api: Api, emu: CrewshipEmulator) -> None:
+    emu.script_runs("held", count=1)  # busy until released below, however slow the machine
     thread = await create_thread(api)
     thread_id = thread["thread_id"]
     accepted = await api.ok(
@@ -764,6 +761,7 @@ async def test_thread_run_busy_then_idle_with_messages(slow_api: Api) -> None:
     run = await api.ok("GET", f"/v1/runs/{run_id}")
     assert run["thread_id"] == thread_id
 
+    emu.runs[run_id].release()
     frames = await api.events(run_id)
     assert frames[-1]["type"] == "run.completed"
     after = await api.ok("GET", f"/v1/threads/{thread_id}")

@@ -37,7 +37,7 @@ class Client:
             return str((await r.json())["run_id"])
 
 
-async def wait_until(condition: Any, timeout: float = 5.0) -> None:
+async def wait_until(condition: Any, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
@@ -186,17 +186,18 @@ async def test_fail_randomly_count_caps_failures(client: Client, emu: CrewshipEm
 
 
 async def test_latency_delays_matching_requests(client: Client, emu: CrewshipEmulator) -> None:
+    # A local request takes milliseconds: half a second apart even on a loaded machine.
     loop = asyncio.get_running_loop()
-    emu.faults.latency(0.2, route="GET /v1/tables", count=1)
+    emu.faults.latency(0.5, route="GET /v1/tables", count=1)
     started = loop.time()
     assert await client.status("GET", "/v1/runs") == 200
-    assert loop.time() - started < 0.2
+    assert loop.time() - started < 0.5
     started = loop.time()
     assert await client.status("GET", "/v1/tables") == 200
-    assert loop.time() - started >= 0.2
+    assert loop.time() - started >= 0.5
     started = loop.time()
     assert await client.status("GET", "/v1/tables") == 200
-    assert loop.time() - started < 0.2
+    assert loop.time() - started < 0.5
 
 
 async def test_latency_without_count_stays_until_reset(
@@ -217,8 +218,12 @@ async def test_latency_without_count_stays_until_reset(
 async def test_peak_in_flight_counts_concurrent_requests(
     client: Client, emu: CrewshipEmulator
 ) -> None:
-    emu.faults.latency(0.2)
-    await asyncio.gather(*(client.status("GET", "/v1/runs") for _ in range(6)))
+    emu.faults.latency(30)  # every request waits until the emulator stops
+    answers = asyncio.gather(*(client.status("GET", "/v1/runs") for _ in range(6)))
+    await wait_until(lambda: emu.stats.in_flight == 6)
+    assert emu.stats.peak_in_flight == 6
+    await emu.stop()
+    assert await answers == [503] * 6
     assert emu.stats.peak_in_flight == 6
     assert emu.stats.in_flight == 0
     assert emu.stats.requests_total == 6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Callable
 
@@ -82,14 +82,35 @@ async def client() -> AsyncIterator[AsyncCrewship]:
 
 class RowServer:
     """Answers row inserts like the API: ``{"rows": [...]}`` with ids that say which input
-    row they came from (each test row carries its input index under ``n``)."""
+    row they came from (each test row carries its input index under ``n``).
 
-    def __init__(self, *, fail_batches: Any = (), delays: Any = None) -> None:
+    ``together``: no batch is answered before that many are in flight at once (or 10 s
+    passed: then ``max_in_flight`` shows the shortfall). ``answer_order``: those batches
+    answer in that order, each once the ones before it have answered. ``delays``: seconds
+    a batch waits after that, before answering.
+    """
+
+    def __init__(
+        self,
+        *,
+        fail_batches: Any = (),
+        delays: Any = None,
+        together: int = 0,
+        answer_order: Sequence[int] = (),
+    ) -> None:
         self.batches: list[list[dict[str, Any]]] = []
         self.fail_batches = set(fail_batches)
         self.delays = delays or {}
+        self.together = together
+        self.answer_order = list(answer_order)
         self.in_flight = 0
         self.max_in_flight = 0
+        self._events: dict[Any, anyio.Event] = {}
+
+    def _event(self, key: Any) -> anyio.Event:
+        if key not in self._events:
+            self._events[key] = anyio.Event()
+        return self._events[key]
 
     async def answer(self, url: Any, **kwargs: Any) -> CallbackResult:
         rows = json.loads(kwargs["data"])
@@ -97,10 +118,18 @@ class RowServer:
         self.batches.append(rows)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.in_flight >= self.together:
+            self._event("together").set()
         try:
+            with anyio.move_on_after(10):
+                await self._event("together").wait()
+                if number in self.answer_order:
+                    for earlier in self.answer_order[: self.answer_order.index(number)]:
+                        await self._event(earlier).wait()
             await anyio.sleep(self.delays.get(number, 0))
         finally:
             self.in_flight -= 1
+            self._event(number).set()
         if number in self.fail_batches:
             return CallbackResult(status=400, payload={"error": {"message": f"bad batch {number}"}})
         stored = [{"id": f"row_{row['n']}", **row, "_meta": META} for row in rows]
@@ -396,8 +425,9 @@ async def test_row_update_checks_values(
 
 
 async def test_insert_250_rows_in_3_batches_in_input_order(client: AsyncCrewship) -> None:
-    # The first batch answers last: the result still follows the input order.
-    server = RowServer(delays={0: 0.05, 1: 0.02})
+    # All three in flight at once, the first batch answering last: the result still
+    # follows the input order.
+    server = RowServer(together=3, answer_order=[2, 1, 0])
     with aioresponses() as m:
         m.post(ROWS_URL, callback=server.answer, repeat=True)
         rows = await client.tables.rows.insert("tbl_1", numbered(250))
@@ -410,7 +440,7 @@ async def test_insert_250_rows_in_3_batches_in_input_order(client: AsyncCrewship
 
 
 async def test_insert_respects_concurrency(client: AsyncCrewship) -> None:
-    server = RowServer(delays=dict.fromkeys(range(10), 0.01))
+    server = RowServer(together=2, delays=dict.fromkeys(range(10), 0.01))
     with aioresponses() as m:
         m.post(ROWS_URL, callback=server.answer, repeat=True)
         rows = await client.tables.rows.insert("tbl_1", numbered(1000), concurrency=2)
@@ -514,7 +544,7 @@ async def test_failing_middle_batch_of_a_generator(client: AsyncCrewship) -> Non
 
 async def test_failing_batch_with_concurrency(client: AsyncCrewship) -> None:
     # Batch 1 fails while 0 and 2 are in flight; they finish, nothing new is sent.
-    server = RowServer(fail_batches={1}, delays={0: 0.05, 2: 0.05})
+    server = RowServer(fail_batches={1}, together=3, answer_order=[1, 0, 2])
     with aioresponses() as m:
         m.post(ROWS_URL, callback=server.answer, repeat=True)
         with pytest.raises(PartialInsertError) as caught:
@@ -529,7 +559,7 @@ async def test_failing_batch_with_concurrency(client: AsyncCrewship) -> None:
 
 
 async def test_two_failing_batches_are_both_reported(client: AsyncCrewship) -> None:
-    server = RowServer(fail_batches={0, 1}, delays={0: 0.02})
+    server = RowServer(fail_batches={0, 1}, together=2, answer_order=[1, 0])
     with aioresponses() as m:
         m.post(ROWS_URL, callback=server.answer, repeat=True)
         with pytest.raises(PartialInsertError) as caught:
