@@ -106,7 +106,7 @@ import anyio.lowlevel
 
 from ._retry import RetryPolicy
 from .errors import APITimeoutError, ClientClosedError, RateLimitError
-from .models.runs import RunCreated, RunOutcome, RunRequest
+from .models.runs import RequestItem, RunCreated, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -125,7 +125,10 @@ _REFRESH_INTERVAL = 0.1
 Send = Callable[[RunRequest, Optional[float]], Awaitable[RunCreated]]
 """Creates one run: ``(request, timeout) -> RunCreated``; 429 must raise RateLimitError."""
 ProgressCallback = Callable[[int, int, int], object]
-RequestSource = Union[Iterable[Any], AsyncIterable[Any]]
+RequestSource = Union[Iterable[RequestItem], AsyncIterable[RequestItem]]
+"""What ``create_many`` takes: any iterable or async iterable of :class:`RunRequest` or
+mappings with its fields. Items are still checked at run time: a bad one is an error
+outcome whose ``request`` is the item as given."""
 Pull = Callable[[], Awaitable[Any]]
 """Returns the source's next item, or ``_END`` when it is exhausted."""
 

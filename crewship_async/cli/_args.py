@@ -8,8 +8,9 @@ import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from ..models.tables import COLUMN_TYPES, ColumnTypeName
 from ._errors import UsageError
 
 __all__ = [
@@ -70,12 +71,20 @@ def positive_int(text: str) -> int:
 _REQUIRED_FLAGS = {"required": True, "optional": False}
 
 
+def _column_type(kind: object, where: str) -> ColumnTypeName:
+    """``kind`` if it is a known column type, else :class:`UsageError` saying ``where``."""
+    if isinstance(kind, str) and kind in COLUMN_TYPES:
+        return cast(ColumnTypeName, kind)
+    raise UsageError(f"{where}: unknown column type {kind!r} (known: {', '.join(COLUMN_TYPES)})")
+
+
 def parse_columns(text: str) -> list[Any]:
     """Column definitions from ``name:type[:required],...`` or a JSON array of objects.
 
-    ``type`` defaults to ``text``. A JSON array holds objects with ``name``, ``type`` and
-    optionally ``required``. Returns :class:`~crewship_async.Column` objects; raises
-    :class:`UsageError` naming the bad part.
+    ``type`` defaults to ``text`` and must be one of the known column types (``text``,
+    ``number``, ``boolean``, ``json``, ``datetime``). A JSON array holds objects with
+    ``name``, ``type`` and optionally ``required``. Returns
+    :class:`~crewship_async.Column` objects; raises :class:`UsageError` naming the bad part.
     """
     from crewship_async import Column
 
@@ -92,7 +101,8 @@ def parse_columns(text: str) -> list[Any]:
             required = item.get("required", False)
             if not isinstance(required, bool):
                 raise UsageError(f"--columns[{position}].required must be true or false")
-            columns.append(Column(item["name"], str(item.get("type", "text")), required=required))
+            kind = _column_type(item.get("type", "text"), f"--columns[{position}]")
+            columns.append(Column(item["name"], kind, required=required))
         return columns
     for part in text.split(","):
         pieces = [piece.strip() for piece in part.split(":")]
@@ -101,7 +111,9 @@ def parse_columns(text: str) -> list[Any]:
                 f"bad column {part.strip()!r}: expected name[:type[:required]], "
                 "e.g. 'company:text:required,score:number'"
             )
-        kind = pieces[1] if len(pieces) > 1 and pieces[1] else "text"
+        kind = _column_type(
+            pieces[1] if len(pieces) > 1 and pieces[1] else "text", f"bad column {part.strip()!r}"
+        )
         flag = pieces[2].lower() if len(pieces) > 2 else "optional"
         if flag not in _REQUIRED_FLAGS:
             raise UsageError(f"bad column {part.strip()!r}: the third part must be 'required'")

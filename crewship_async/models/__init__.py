@@ -5,14 +5,24 @@ from .runs import (
     TERMINAL_RUN_STATUSES,
     CancelResult,
     Environment,
+    EnvironmentName,
+    RequestItem,
     Run,
     RunCreated,
     RunOutcome,
     RunRequest,
     RunStatus,
+    RunStatusName,
 )
-from .tables import Column, Row, RowMeta, Table
-from .threads import Checkpoint, Thread, ThreadRunResult, ThreadStatus
+from .tables import Column, ColumnType, ColumnTypeName, Row, RowMeta, Table
+from .threads import (
+    Checkpoint,
+    OnBusy,
+    Thread,
+    ThreadRunResult,
+    ThreadStatus,
+    ThreadStatusName,
+)
 
 __all__ = [
     "TERMINAL_EVENT_TYPES",
@@ -20,18 +30,25 @@ __all__ = [
     "CancelResult",
     "Checkpoint",
     "Column",
+    "ColumnType",
+    "ColumnTypeName",
     "Environment",
+    "EnvironmentName",
     "EventType",
+    "RequestItem",
     "Run",
     "RunCreated",
     "RunEvent",
     "RunOutcome",
     "RunRequest",
     "RunStatus",
+    "RunStatusName",
+    "OnBusy",
     "Row",
     "RowMeta",
     "Table",
     "Thread",
     "ThreadRunResult",
     "ThreadStatus",
+    "ThreadStatusName",
 ]

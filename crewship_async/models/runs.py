@@ -5,20 +5,28 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import attrs
 
+from ._choices import check_choice, literal_values
+
 __all__ = [
+    "ENVIRONMENTS",
+    "RUN_STATUSES",
     "TERMINAL_RUN_STATUSES",
     "check_environment",
+    "check_run_status",
     "CancelResult",
     "Environment",
+    "EnvironmentName",
     "Run",
     "RunCreated",
+    "RequestItem",
     "RunOutcome",
     "RunRequest",
     "RunStatus",
+    "RunStatusName",
 ]
 
 
@@ -45,6 +53,19 @@ class Environment(str, enum.Enum):
         return self.value
 
 
+#: The values of :class:`RunStatus`, as a type: what the ``status`` filter of
+#: ``runs.list`` takes (the enum members are accepted too).
+RunStatusName = Literal["pending", "running", "succeeded", "failed", "canceled"]
+
+#: The values of :class:`Environment`, as a type: what every ``environment=`` argument
+#: takes (the enum members are accepted too).
+EnvironmentName = Literal["production", "staging"]
+
+#: The values of :data:`RunStatusName` (checked equal to :class:`RunStatus` on import).
+RUN_STATUSES = literal_values(RunStatusName, RunStatus)
+#: The values of :data:`EnvironmentName` (checked equal to :class:`Environment` on import).
+ENVIRONMENTS = literal_values(EnvironmentName, Environment)
+
 TERMINAL_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED})
 
 
@@ -56,7 +77,12 @@ def _frozen_extra() -> Mapping[str, Any]:
 class RunCreated:
     """The API's answer to creating a run (202): the run id and the version that serves it.
 
-    ``thread_id`` is set for thread runs.
+    ``thread_id`` is set for thread runs (it names the thread, not this object).
+
+    Ids: the API calls this run's id ``run_id`` here, and the model keeps that field;
+    :attr:`id` is the same value. On every model ``.id`` is the object's own id, and
+    ``<kind>_id`` (``run_id``, ``thread_id``, ``table_id``, ``row_id``,
+    ``checkpoint_id``) is the same value under the name the API gives it elsewhere.
     """
 
     run_id: str
@@ -66,13 +92,19 @@ class RunCreated:
     thread_id: Optional[str] = None
     extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
 
+    @property
+    def id(self) -> str:
+        """The run's id: the same as :attr:`run_id`."""
+        return self.run_id
+
 
 @attrs.frozen(slots=True)
 class Run:
     """A run's state as ``GET /v1/runs/{id}`` reports it.
 
     ``output`` is set when the run succeeded, ``error_message`` when it failed. Fields the
-    model does not know are in ``extra``.
+    model does not know are in ``extra``. The run's id is :attr:`id`, also readable as
+    :attr:`run_id` (the name :class:`RunCreated` gives it).
     """
 
     id: str
@@ -86,6 +118,11 @@ class Run:
     started_at: Optional[datetime] = None
     completed_at: Optional[datetime] = None
     extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        """The run's id: the same as :attr:`id`."""
+        return self.id
 
     @property
     def is_terminal(self) -> bool:
@@ -102,14 +139,18 @@ class CancelResult:
     extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
 
 
-_ENVIRONMENTS = frozenset(e.value for e in Environment)
-
-
 def check_environment(value: object) -> str:
-    """Return ``value`` if it is ``"production"`` or ``"staging"``, else raise ``ValueError``."""
-    if isinstance(value, str) and value in _ENVIRONMENTS:
-        return str(value)
-    raise ValueError(f"environment must be 'production' or 'staging', got {value!r}")
+    """``value`` as a plain string if it is ``"production"`` or ``"staging"`` (or an
+    :class:`Environment`), else ``ValueError``."""
+    return check_choice("environment", value, ENVIRONMENTS)
+
+
+def check_run_status(value: object) -> str:
+    """``value`` as a plain string if it is a :data:`RunStatusName` (or a
+    :class:`RunStatus`); ``TypeError`` for a non-string, else ``ValueError``."""
+    if not isinstance(value, str):
+        raise TypeError(f"status must be a string, got {type(value).__name__}")
+    return check_choice("status", value, RUN_STATUSES)
 
 
 def _validate_environment(instance: Any, attribute: Any, value: Any) -> None:
@@ -136,12 +177,12 @@ class RunRequest:
 
     deployment_id: str = attrs.field(validator=_validate_deployment_id)
     input: Optional[Mapping[str, Any]] = attrs.field(default=None, validator=_validate_input)
-    environment: str = attrs.field(
-        default="production", converter=str, validator=_validate_environment
+    environment: Union[Environment, EnvironmentName] = attrs.field(
+        default="production", validator=_validate_environment
     )
 
     @classmethod
-    def coerce(cls, item: Any) -> RunRequest:
+    def coerce(cls, item: object) -> RunRequest:
         """A :class:`RunRequest` from itself or a mapping with the same keys.
 
         Raises ``TypeError`` / ``ValueError`` saying what is wrong with ``item``.
@@ -154,8 +195,13 @@ class RunRequest:
                 raise TypeError(f"unknown RunRequest keys: {sorted(unknown)}")
             if "deployment_id" not in item:
                 raise ValueError("deployment_id is required")
-            return cls(**item)
+            return cls(**{str(key): value for key, value in item.items()})
         raise TypeError(f"expected a RunRequest or a mapping, got {type(item).__name__}")
+
+
+#: One item of what ``runs.create_many``/``create_all`` take: a :class:`RunRequest` or a
+#: mapping with its fields (``deployment_id``, and optionally ``input``, ``environment``).
+RequestItem = Union[RunRequest, Mapping[str, Any]]
 
 
 @attrs.frozen(slots=True)
@@ -163,11 +209,12 @@ class RunOutcome:
     """The result of one request of a fan-out.
 
     ``index`` is the request's position in the input, ``request`` the item as the caller
-    gave it; exactly one of ``run`` and ``error`` is set.
+    gave it (a :class:`RunRequest` or a mapping, unchecked when it was a bad item: its
+    error says why); exactly one of ``run`` and ``error`` is set.
     """
 
     index: int
-    request: Any
+    request: RequestItem
     run: Optional[RunCreated] = None
     error: Optional[BaseException] = None
 

@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
 
 import attrs
 
 from .._convert import converter
+from ._choices import describe_choices, literal_values
 
-__all__ = ["ROW_RESERVED_KEYS", "Column", "Row", "RowMeta", "Table"]
+__all__ = [
+    "COLUMN_TYPES",
+    "ROW_RESERVED_KEYS",
+    "Column",
+    "ColumnType",
+    "ColumnTypeName",
+    "Row",
+    "RowMeta",
+    "Table",
+]
+
+
+class ColumnType(str, enum.Enum):
+    """The column types a :class:`Column` may be given.
+
+    The API shows ``text`` and ``number`` and does not publish its full list; ``boolean``,
+    ``json`` and ``datetime`` are the others the SDK knows. A column read from the server
+    keeps a type not listed here as a plain string.
+    """
+
+    TEXT = "text"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    JSON = "json"
+    DATETIME = "datetime"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: The values of :class:`ColumnType`, as a type: what ``Column(name, type)`` takes (the
+#: enum members are accepted too).
+ColumnTypeName = Literal["text", "number", "boolean", "json", "datetime"]
+
+#: The values of :data:`ColumnTypeName` (checked equal to :class:`ColumnType` on import).
+COLUMN_TYPES = literal_values(ColumnTypeName, ColumnType)
+_COLUMN_TYPE_MEMBERS = {member.value: member for member in ColumnType}
 
 #: Top-level keys of a row object that are not column values.
 ROW_RESERVED_KEYS = frozenset({"id", "_meta"})
@@ -27,6 +65,12 @@ def _non_empty_str(instance: object, attribute: attrs.Attribute[Any], value: obj
         raise ValueError(f"Column.{attribute.name} must be a non-empty string")
 
 
+def _column_type(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _non_empty_str(instance, attribute, value)
+    if value not in _COLUMN_TYPE_MEMBERS:
+        raise ValueError(f"Column.type must be {describe_choices(COLUMN_TYPES)}, got {value!r}")
+
+
 def _is_bool(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"Column.{attribute.name} must be a bool, got {type(value).__name__}")
@@ -41,16 +85,18 @@ def _str_keys(instance: object, attribute: attrs.Attribute[Any], value: object) 
 class Column:
     """One column of a table: ``Column("company", "text", required=True)``.
 
-    Validated on construction: ``name`` and ``type`` non-empty strings (``TypeError`` /
-    ``ValueError``), ``required`` a bool. The API shows the types ``text`` and ``number``
-    and does not publish the full list, so any type name is accepted here and the server
-    decides. ``extra`` holds column properties this model does not know (from the server,
-    or given by the caller); :meth:`to_json` sends them back, so a column read from a table
-    and written again keeps them.
+    Validated on construction: ``name`` a non-empty string, ``type`` one of
+    :data:`ColumnTypeName` or a :class:`ColumnType` (``TypeError`` for a non-string,
+    ``ValueError`` naming the known types otherwise), ``required`` a bool. A column read
+    from the server is not refused for a type this SDK does not know: its ``type`` is then
+    the plain string the server sent (a known one is the :class:`ColumnType` member).
+    ``extra`` holds column properties this model does not know (from the server, or given
+    by the caller); :meth:`to_json` sends them back, so a column read from a table and
+    written again keeps them.
     """
 
     name: str = attrs.field(validator=_non_empty_str)
-    type: str = attrs.field(validator=_non_empty_str)
+    type: Union[ColumnType, ColumnTypeName] = attrs.field(validator=_column_type)
     required: bool = attrs.field(default=False, validator=_is_bool)
     extra: Mapping[str, Any] = attrs.field(
         factory=_frozen_extra, repr=False, kw_only=True, validator=_str_keys
@@ -58,7 +104,12 @@ class Column:
 
     def to_json(self) -> dict[str, Any]:
         """The column as the API takes it."""
-        return {**self.extra, "name": self.name, "type": self.type, "required": self.required}
+        return {
+            **self.extra,
+            "name": self.name,
+            "type": str.__str__(self.type),
+            "required": self.required,
+        }
 
     @classmethod
     def coerce(cls, item: object) -> Column:
@@ -66,7 +117,7 @@ class Column:
         optionally ``required``; other keys go to ``extra`` and are sent as given.
 
         Raises ``TypeError`` for anything else and ``ValueError`` for a missing or empty
-        ``name``/``type``.
+        ``name``, or a missing or unknown ``type``.
         """
         if isinstance(item, Column):
             return item
@@ -87,7 +138,7 @@ class Column:
 class Table:
     """A table as the API returns it. ``description`` is ``None`` when unset; ``row_count``
     is the number of stored rows when the server reports it. Unknown fields are in
-    ``extra``."""
+    ``extra``. The table's id is :attr:`id`, also readable as :attr:`table_id`."""
 
     id: str
     name: str
@@ -97,6 +148,11 @@ class Table:
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
     extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+
+    @property
+    def table_id(self) -> str:
+        """The table's id: the same as :attr:`id`."""
+        return self.id
 
     def column(self, name: str) -> Optional[Column]:
         """The column called ``name``, or ``None``."""
@@ -126,12 +182,18 @@ class Row:
     ``_meta``. Here ``values`` holds every top-level key except those two, ``meta`` the
     ``_meta`` object (all fields ``None`` when absent or ``null``). ``extra`` exists for
     uniformity with the other models and stays empty: every unknown key is a column value.
+    The row's id is :attr:`id`, also readable as :attr:`row_id`.
     """
 
     id: str
     meta: RowMeta = attrs.field(factory=RowMeta, kw_only=True, metadata={"key": "_meta"})
     values: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True)
     extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False, kw_only=True)
+
+    @property
+    def row_id(self) -> str:
+        """The row's id: the same as :attr:`id`."""
+        return self.id
 
     def __getitem__(self, column: str) -> Any:
         """The value of ``column`` (``KeyError`` if the row has no such key)."""
@@ -146,6 +208,32 @@ def _structure_row(data: Any, _: Any) -> Row:
     meta = RowMeta() if raw_meta is None else converter.structure(raw_meta, RowMeta)
     values = {key: value for key, value in data.items() if key not in ROW_RESERVED_KEYS}
     return Row(row_id, meta=meta, values=values)
+
+
+def _structure_column(data: Any, _: Any) -> Column:
+    """A column as the server sent it: like :meth:`Column.coerce`, except that a type this
+    SDK does not know is kept as the plain string (a newer server may have more)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+    name: Any = data.get("name")
+    kind: Any = data.get("type")
+    required: Any = data.get("required", False)
+    _non_empty_str(None, attrs.fields(Column).type, kind)
+    member = _COLUMN_TYPE_MEMBERS.get(kind)
+    extra = {key: value for key, value in data.items() if key not in ("name", "type", "required")}
+    column = Column(
+        name,
+        ColumnType.TEXT if member is None else member,
+        required,
+        extra=extra,
+    )
+    if member is None:
+        # Set past the validator, which refuses unknown types from callers only.
+        object.__setattr__(column, "type", kind)
+    return column
+
+
+converter.register_structure_hook(Column, _structure_column)
 
 
 # A row's column values are top-level keys, so Row has its own hook instead of the

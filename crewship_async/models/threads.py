@@ -5,13 +5,24 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Literal, NamedTuple, Optional, Union, get_args
 
 import attrs
 
+from ._choices import check_choice, literal_values
 from .runs import Run
 
-__all__ = ["Checkpoint", "Thread", "ThreadRunResult", "ThreadStatus"]
+__all__ = [
+    "ON_BUSY_CHOICES",
+    "THREAD_STATUSES",
+    "OnBusy",
+    "Checkpoint",
+    "Thread",
+    "ThreadRunResult",
+    "ThreadStatus",
+    "ThreadStatusName",
+    "check_thread_status",
+]
 
 
 class ThreadStatus(str, enum.Enum):
@@ -31,16 +42,41 @@ class ThreadStatus(str, enum.Enum):
         return self.value
 
 
+#: The values of :class:`ThreadStatus`, as a type: what the ``status`` filter of
+#: ``threads.list`` takes (the enum members are accepted too).
+ThreadStatusName = Literal["idle", "busy", "interrupted", "error"]
+
+#: The values of :data:`ThreadStatusName` (checked equal to :class:`ThreadStatus` on import).
+THREAD_STATUSES = literal_values(ThreadStatusName, ThreadStatus)
+
+
+#: What ``threads.runs.create(on_busy=...)`` takes: ``"raise"`` (a 409 raises
+#: ``ThreadBusyError``) or ``"wait"`` (wait until the thread is idle, then send once more).
+OnBusy = Literal["raise", "wait"]
+#: The values of :data:`OnBusy`.
+ON_BUSY_CHOICES: tuple[str, ...] = get_args(OnBusy)
+
+
+def check_thread_status(value: object) -> str:
+    """``value`` as a plain string if it is a :data:`ThreadStatusName` (or a
+    :class:`ThreadStatus`); ``TypeError`` for a non-string, else ``ValueError``."""
+    if not isinstance(value, str):
+        raise TypeError(f"status must be a string, got {type(value).__name__}")
+    return check_choice("status", value, THREAD_STATUSES)
+
+
 def _frozen_extra() -> Mapping[str, Any]:
     return {}
 
 
 @attrs.frozen(slots=True)
 class Thread:
-    """A thread as ``GET /v1/threads/{id}`` reports it (note: its id is ``thread_id``).
+    """A thread as ``GET /v1/threads/{id}`` reports it.
 
     ``values`` is the thread's current state (``None`` until set), ``metadata`` what the
-    caller attached. Fields the model does not know are in ``extra``.
+    caller attached. Fields the model does not know are in ``extra``. The API names the
+    thread's id ``thread_id``, and so does this model; :attr:`id` is the same value (on
+    every model ``.id`` is the object's own id).
     """
 
     thread_id: str
@@ -51,6 +87,11 @@ class Thread:
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
     extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+
+    @property
+    def id(self) -> str:
+        """The thread's id: the same as :attr:`thread_id`."""
+        return self.thread_id
 
     @property
     def is_idle(self) -> bool:
@@ -68,7 +109,8 @@ class Checkpoint:
     """One entry of a thread's history: the state recorded after a run.
 
     The API does not document this shape, so every field is optional and anything else
-    the server sends is kept in ``extra``.
+    the server sends is kept in ``extra``. The checkpoint's own id is ``checkpoint_id``,
+    also readable as :attr:`id`; ``run_id`` names the run that recorded it.
     """
 
     checkpoint_id: Optional[str] = None
@@ -76,6 +118,11 @@ class Checkpoint:
     values: Any = None
     created_at: Optional[datetime] = None
     extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+
+    @property
+    def id(self) -> Optional[str]:
+        """The checkpoint's id: the same as :attr:`checkpoint_id` (``None`` if unknown)."""
+        return self.checkpoint_id
 
 
 class ThreadRunResult(NamedTuple):

@@ -7,7 +7,7 @@ import logging
 import math
 import random
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import anyio
 
@@ -16,7 +16,18 @@ from .._pagination import AsyncPager, validate_page_size
 from .._streams import EventStream
 from .._transport import Transport
 from ..errors import APIConnectionError, APIError, APITimeoutError, ResponseError, StreamError
-from ..models.runs import CancelResult, Run, RunCreated, RunOutcome, RunRequest
+from ..models.runs import (
+    CancelResult,
+    Environment,
+    EnvironmentName,
+    Run,
+    RunCreated,
+    RunOutcome,
+    RunRequest,
+    RunStatus,
+    RunStatusName,
+    check_run_status,
+)
 from ._common import check_environment, check_json_object, check_optional_str, segment
 
 if TYPE_CHECKING:
@@ -58,7 +69,7 @@ class Runs:
         deployment_id: str,
         *,
         input: Optional[Mapping[str, Any]] = None,
-        environment: str = "production",
+        environment: Union[Environment, EnvironmentName] = "production",
         timeout: Optional[float] = None,
     ) -> RunCreated:
         """Start a run of ``deployment_id`` (``POST /v1/runs``) and return its ids.
@@ -82,7 +93,7 @@ class Runs:
     def list(
         self,
         deployment_id: Optional[str] = None,
-        status: Optional[str] = None,
+        status: Union[RunStatus, RunStatusName, None] = None,
         *,
         limit: int = 20,
         max_items: Optional[int] = None,
@@ -90,20 +101,22 @@ class Runs:
     ) -> AsyncPager[Run]:
         """Runs, newest first, filtered by deployment and status (``GET /v1/runs``).
 
-        Returns an :class:`AsyncPager` that fetches pages of ``limit`` lazily as it is
-        iterated; ``max_items`` stops early. Arguments are checked here, before any request.
-        The API does not document this listing's paging, so the pager also stops (without
-        repeating a run) when the server ignores ``limit``/``offset`` (see
-        :class:`GuardedPager`).
+        ``status`` is a :class:`RunStatus` or its value (``"pending"``, ``"running"``,
+        ``"succeeded"``, ``"failed"``, ``"canceled"``): another string raises
+        ``ValueError``, a non-string ``TypeError``. Returns an :class:`AsyncPager` that
+        fetches pages of ``limit`` lazily as it is iterated; ``max_items`` stops early.
+        Arguments are checked here, before any request. The API does not document this
+        listing's paging, so the pager also stops (without repeating a run) when the server
+        ignores ``limit``/``offset`` (see :class:`GuardedPager`).
         """
         check_optional_str("deployment_id", deployment_id)
-        check_optional_str("status", status)
+        wanted = None if status is None else check_run_status(status)
         validate_page_size(limit)
         base: dict[str, Any] = {}
         if deployment_id is not None:
             base["deployment_id"] = deployment_id
-        if status is not None:
-            base["status"] = str(status)
+        if wanted is not None:
+            base["status"] = wanted
 
         async def fetch(offset: int, size: int) -> list[Run]:
             params = {**base, "limit": size, "offset": offset}
@@ -212,8 +225,9 @@ class Runs:
         """Create a run for every item of ``requests``, ``concurrency`` at a time.
 
         ``requests`` is any iterable or async iterable of :class:`RunRequest` or mappings
-        with its fields, pulled lazily (memory stays flat for any length; a sync iterable
-        is pulled on the event loop, so it must not block). Returns a :class:`FanOut`:
+        with its fields (``deployment_id``, ``input``, ``environment``), pulled lazily
+        (memory stays flat for any length; a sync iterable is pulled on the event loop, so
+        it must not block). Returns a :class:`FanOut`:
         iterate it, preferably as ``async with client.runs.create_many(reqs) as outcomes:
         async for outcome in outcomes``, for one :class:`RunOutcome` ``(index, request,
         run, error)`` per item, as each finishes, or in input order with ``ordered=True``

@@ -6,7 +6,7 @@ import logging
 import math
 import random
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import anyio
 
@@ -14,18 +14,26 @@ from .._convert import structure, structure_list
 from .._pagination import AsyncPager, validate_page_size
 from .._transport import Transport
 from ..errors import APITimeoutError, ConflictError, ResponseError, ThreadBusyError
-from ..models.runs import RunCreated
-from ..models.threads import Checkpoint, Thread, ThreadRunResult, ThreadStatus
-from ._common import check_environment, check_json_object, check_optional_str, segment
+from ..models._choices import check_choice
+from ..models.runs import Environment, EnvironmentName, RunCreated
+from ..models.threads import (
+    ON_BUSY_CHOICES,
+    Checkpoint,
+    OnBusy,
+    Thread,
+    ThreadRunResult,
+    ThreadStatus,
+    ThreadStatusName,
+    check_thread_status,
+)
+from ._common import check_environment, check_json_object, segment
 from ._support import GuardedPager, check_seconds, require_str
 from .runs import Runs
 
-__all__ = ["ON_BUSY_CHOICES", "ThreadRuns", "Threads"]
+__all__ = ["ON_BUSY_CHOICES", "OnBusy", "ThreadRuns", "Threads"]
 
 logger = logging.getLogger("crewship_async")
 
-#: The accepted values of ``on_busy``.
-ON_BUSY_CHOICES = ("raise", "wait")
 
 # How often a busy thread is polled: the first poll right after the 409, then sleeps
 # growing from the initial to the maximum interval, each jittered by +/-20 %.
@@ -118,21 +126,23 @@ class Threads:
         self,
         deployment_id: str,
         *,
-        status: Optional[str] = None,
+        status: Union[ThreadStatus, ThreadStatusName, None] = None,
         limit: int = 20,
         max_items: Optional[int] = None,
         timeout: Optional[float] = None,
     ) -> AsyncPager[Thread]:
         """The threads of ``deployment_id``, optionally only those in ``status``
-        (``GET /v1/threads``; a :class:`ThreadStatus` or its string value).
+        (``GET /v1/threads``; a :class:`ThreadStatus` or its value: ``"idle"``, ``"busy"``,
+        ``"interrupted"``, ``"error"``; another string raises ``ValueError``, a non-string
+        ``TypeError``).
 
         Returns an :class:`AsyncPager` walking every page of ``limit`` threads with
         ``offset`` as it is iterated; ``max_items`` stops early. Arguments are checked here,
         before any request.
         """
         base: dict[str, Any] = {"deployment_id": require_str("deployment_id", deployment_id)}
-        if check_optional_str("status", status) is not None:
-            base["status"] = str(status)
+        if status is not None:
+            base["status"] = check_thread_status(status)
         validate_page_size(limit)
         path = "/v1/threads"
 
@@ -200,8 +210,8 @@ class ThreadRuns:
         thread_id: str,
         *,
         input: Optional[Mapping[str, Any]] = None,
-        environment: str = "production",
-        on_busy: str = "raise",
+        environment: Union[Environment, EnvironmentName] = "production",
+        on_busy: OnBusy = "raise",
         busy_timeout: Optional[float] = None,
         timeout: Optional[float] = None,
     ) -> RunCreated:
@@ -234,8 +244,7 @@ class ThreadRuns:
         payload = check_json_object("input", input)
         if payload is not None:
             body["input"] = payload
-        if on_busy not in ON_BUSY_CHOICES:
-            raise ValueError(f"on_busy must be 'raise' or 'wait', got {on_busy!r}")
+        check_choice("on_busy", on_busy, ON_BUSY_CHOICES)
         busy_limit = check_seconds("busy_timeout", busy_timeout)
         limit = check_seconds("timeout", timeout)
         deadline = None if limit is None else anyio.current_time() + limit
@@ -320,8 +329,8 @@ class ThreadRuns:
         thread_id: str,
         *,
         input: Optional[Mapping[str, Any]] = None,
-        environment: str = "production",
-        on_busy: str = "raise",
+        environment: Union[Environment, EnvironmentName] = "production",
+        on_busy: OnBusy = "raise",
         busy_timeout: Optional[float] = None,
         timeout: Optional[float] = None,
         poll_interval: float = 2.0,
