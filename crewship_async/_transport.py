@@ -449,8 +449,12 @@ class Transport:
         *,
         last_event_id: Optional[str] = None,
         connect_timeout: Optional[float] = None,
+        attempt: int = 1,
     ) -> StreamConnection:
         """Open one ``GET`` event-stream connection (a single attempt, no retries).
+
+        Logs one DEBUG line for the attempt, like every other request: method, path, the
+        status or the exception name, elapsed time and ``attempt`` (the caller's count).
 
         ``last_event_id`` is sent as ``Last-Event-ID`` when non-empty. ``connect_timeout``
         bounds the time to connect (default 10 s) and three times it the time until the
@@ -460,13 +464,17 @@ class Transport:
         :class:`ResponseError` when the response is not ``text/event-stream``.
         """
         try:
-            return await self._open_stream(path, last_event_id, connect_timeout)
+            return await self._open_stream(path, last_event_id, connect_timeout, attempt)
         except CrewshipError as exc:
             cut_chain(exc)
             raise
 
     async def _open_stream(
-        self, path: str, last_event_id: Optional[str], connect_timeout: Optional[float]
+        self,
+        path: str,
+        last_event_id: Optional[str],
+        connect_timeout: Optional[float],
+        attempt: int,
     ) -> StreamConnection:
         session = self.session()
         headers = self._stream_headers
@@ -477,6 +485,7 @@ class Transport:
         method = "GET"
         guard = CallGuard()
         self._in_flight.add(guard)
+        started = asyncio.get_running_loop().time()
         try:
             async with guard:
                 with anyio.fail_after(limit * 3):
@@ -487,6 +496,7 @@ class Transport:
                         allow_redirects=False,
                     )
         except TimeoutError as exc:
+            self._log_attempt(method, path, type(exc).__name__, started, attempt)
             if not isinstance(exc, aiohttp.ClientError):
                 raise APITimeoutError(
                     f"GET {path}: no response headers within {limit * 3:.1f}s",
@@ -495,11 +505,14 @@ class Transport:
                 ) from exc
             raise self._connection_error(exc, method, path, "could not open the stream") from exc
         except (aiohttp.ClientError, OSError) as exc:
+            self._log_attempt(method, path, type(exc).__name__, started, attempt)
             raise self._connection_error(exc, method, path, "could not open the stream") from exc
         finally:
             self._in_flight.discard(guard)
         if guard.fired:
+            self._log_attempt(method, path, "ClientClosedError", started, attempt)
             raise ClientClosedError(f"GET {path}: the client was closed while opening the stream")
+        self._log_attempt(method, path, response.status, started, attempt)
         try:
             if response.status >= 300:
                 raw = await self._read_error_body(response, path, limit * 3)
