@@ -151,7 +151,7 @@ def test_batch_refuses_to_repeat_or_guess(
         output.write_text(corrupt)
         assert server.cli("batch", "dep_a", str(inputs), "-o", str(output), "--resume") == 2
         assert "is not a batch outcome" in capsys.readouterr().err
-    assert server.cli("batch", "dep_a", str(tmp_path / "missing.jsonl"), "-o", "x") == 2
+    assert server.cli("batch", "dep_a", str(tmp_path / "missing.jsonl"), "-o", "x") == 1
     assert "cannot read" in capsys.readouterr().err
     assert server.cli("batch", "", str(inputs)) == 2
     assert "deployment_id" in capsys.readouterr().err

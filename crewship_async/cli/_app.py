@@ -5,9 +5,11 @@ Commands that talk to the API receive an open :class:`~crewship_async.AsyncCrews
 (or, with ``--emulator``, a client of an in-process emulator started for the command);
 leaving the command closes it, on success, error and Ctrl-C alike.
 
-Exit codes: 0 success; 1 an API, network or I/O error (one ``error: ...`` line on
-stderr, no traceback); 2 a usage error; 130 interrupted by Ctrl-C; 143 a ``batch``
-stopped by SIGTERM (which it handles like Ctrl-C: see ``batch --help``).
+Exit codes: 0 success; 1 an API, network or I/O error, such as a file named on the
+command line that cannot be read or written (one ``error: ...`` line on stderr, no
+traceback); 2 a usage error (a bad option or argument value, malformed JSON); 130
+interrupted by Ctrl-C; 143 a ``batch`` stopped by SIGTERM (which it handles like Ctrl-C:
+see ``batch --help``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .. import AsyncCrewship, __version__
 from ..errors import CrewshipError
 from . import _batch, _commands_runs, _commands_tables, _commands_threads, _demo, _emulator
 from ._args import positive_float
-from ._errors import CLIError, UsageError
+from ._errors import CLIError, InputFileError, UsageError
 from ._output import Output
 
 __all__ = ["build_parser", "main", "open_client"]
@@ -51,8 +53,8 @@ examples:
   crewship-async batch dep_abc inputs.jsonl --output results.jsonl --resume
   crewship-async emulator --port 8080
 
-exit codes: 0 ok, 1 API/network/I-O error, 2 usage error, 130 interrupted,
-  143 batch stopped by SIGTERM
+exit codes: 0 ok, 1 API/network/I-O error (a file that cannot be read or written),
+  2 usage error, 130 interrupted, 143 batch stopped by SIGTERM
 """
 
 
@@ -226,6 +228,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (exit 2)
         return _exit_status(exc.code)
+    except InputFileError as exc:  # --input @file that cannot be read (exit 1)
+        return report_error(exc, sys.stderr)
     try:
         out = Output(json_mode=args.json, need_rich=getattr(args, "need_rich", True))
         return asyncio.run(_run(args, out))

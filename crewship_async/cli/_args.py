@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import IO, Any, cast
 
 from ..models.tables import COLUMN_TYPES, ColumnTypeName
-from ._errors import UsageError
+from ._errors import InputFileError, UsageError
 
 __all__ = [
     "json_object",
@@ -29,7 +29,9 @@ def _load_json(text: str, what: str) -> Any:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
         except OSError as exc:
-            raise argparse.ArgumentTypeError(f"cannot read {what} from {path}: {exc}") from None
+            # Not an ArgumentTypeError: argparse would make it a usage error (exit 2),
+            # and a file that cannot be read is an I/O error (exit 1).
+            raise InputFileError(f"cannot read {what} from {path}: {exc.strerror or exc}") from None
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -37,7 +39,10 @@ def _load_json(text: str, what: str) -> Any:
 
 
 def json_object(text: str) -> dict[str, Any]:
-    """An argparse type: a JSON object given inline, or ``@path`` to read it from a file."""
+    """An argparse type: a JSON object given inline, or ``@path`` to read it from a file.
+
+    Bad JSON is a usage error (exit 2); a file that cannot be read raises
+    :class:`InputFileError` (exit 1), which :func:`~crewship_async.cli.main` reports."""
     value = _load_json(text, "value")
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(
@@ -123,13 +128,14 @@ def parse_columns(text: str) -> list[Any]:
 
 @contextmanager
 def open_input(path: str) -> Iterator[IO[str]]:
-    """``path`` opened for reading text (``-``: stdin, left open); :class:`UsageError` if not."""
+    """``path`` opened for reading text (``-``: stdin, left open); :class:`InputFileError`
+    (exit 1, like every I/O error) if it cannot be opened."""
     if path == "-":
         yield sys.stdin
         return
     try:
         handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
         yield handle

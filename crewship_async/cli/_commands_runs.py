@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import shlex
 import time
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from .. import AsyncCrewship
@@ -11,7 +14,14 @@ from ..models import RunEvent
 from ._args import json_object, positive_float, positive_int
 from ._output import Output, short, to_jsonable
 
-__all__ = ["event_line", "print_events", "register", "register_webhook"]
+__all__ = [
+    "event_line",
+    "print_events",
+    "register",
+    "register_webhook",
+    "resume_command",
+    "resume_options",
+]
 
 _ENVIRONMENTS = ("production", "staging")
 _RUN_COLUMNS = ("id", "status", "deployment_id", "created_at", "completed_at")
@@ -41,7 +51,9 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--environment", choices=_ENVIRONMENTS, default="production")
     create.add_argument(
-        "--stream", action="store_true", help="then print the run's events as they arrive"
+        "--stream",
+        action="store_true",
+        help="then print the run's events as they arrive (Ctrl-C prints how to resume)",
     )
     create.add_argument(
         "--wait", action="store_true", help="then wait for the run to finish and print it"
@@ -89,7 +101,8 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         help="print a run's events live",
         description=(
             "Print RUN_ID's events as they arrive until the run ends. A dropped "
-            "connection is resumed where it stopped."
+            "connection is resumed where it stopped. Ctrl-C prints the last event id and "
+            "the command that resumes after it (exit 130)."
         ),
     )
     events.add_argument("run_id", metavar="RUN_ID")
@@ -151,6 +164,33 @@ def event_line(event: RunEvent, started: float) -> str:
     return f"{time.monotonic() - started:7.2f}s  {event.type:<15}{ident}  {detail}".rstrip()
 
 
+def resume_options(args: argparse.Namespace) -> list[str]:
+    """The options of this invocation that a resume command needs again: ``--base-url``
+    when given on the command line, and ``--json``. Never the API key."""
+    options: list[str] = []
+    if getattr(args, "base_url", None):
+        options += ["--base-url", args.base_url]
+    if getattr(args, "json", False):
+        options.append("--json")
+    return options
+
+
+def resume_command(run_id: str, last_event_id: Optional[str], options: Sequence[str] = ()) -> str:
+    """The shell command that prints ``run_id``'s events after ``last_event_id`` (from the
+    start when it is ``None``), each part quoted for a POSIX shell."""
+    argv = ["crewship-async", "runs", "events", run_id]
+    if last_event_id is not None:
+        argv += ["--last-event-id", last_event_id]
+    return shlex.join([*argv, *options])
+
+
+def _resume_hint(run_id: str, last_event_id: Optional[str], options: Sequence[str]) -> str:
+    command = resume_command(run_id, last_event_id, options)
+    if last_event_id is None:
+        return f"no event id received yet; follow the run from the start with: {command}"
+    return f"last event id: {last_event_id}; resume after it with: {command}"
+
+
 async def print_events(
     client: AsyncCrewship,
     run_id: str,
@@ -158,18 +198,30 @@ async def print_events(
     *,
     last_event_id: Optional[str] = None,
     idle_timeout: Optional[float] = None,
+    resume: Optional[Sequence[str]] = (),
 ) -> int:
-    """Print ``run_id``'s events as each arrives; return how many were printed."""
+    """Print ``run_id``'s events as each arrives; return how many were printed.
+
+    When interrupted (Ctrl-C cancels the command), one line on stderr gives the id of the
+    last event received and the command that resumes after it (:func:`resume_command`,
+    with the options ``resume``; ``None`` prints no such line); then the interruption
+    propagates (the command exits 130).
+    """
     started = time.monotonic()
     count = 0
     stream = client.runs.stream(run_id, last_event_id=last_event_id, idle_timeout=idle_timeout)
-    async with stream as events:
-        async for event in events:
-            count += 1
-            if out.json_mode:
-                out.write_json(event)
-            else:
-                out.line(event_line(event, started))
+    try:
+        async with stream as events:
+            async for event in events:
+                count += 1
+                if out.json_mode:
+                    out.write_json(event)
+                else:
+                    out.line(event_line(event, started))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        if resume is not None:
+            out.note(_resume_hint(run_id, stream.last_event_id, resume))
+        raise
     return count
 
 
@@ -190,7 +242,7 @@ async def create_run(client: AsyncCrewship, args: argparse.Namespace, out: Outpu
     else:
         out.line(_created_line(created))
     if args.stream:
-        await print_events(client, created.run_id, out)
+        await print_events(client, created.run_id, out, resume=resume_options(args))
     if args.wait:
         _print_run(out, await client.runs.wait(created.run_id))
     return 0
@@ -242,6 +294,7 @@ async def stream_events(client: AsyncCrewship, args: argparse.Namespace, out: Ou
         out,
         last_event_id=args.last_event_id,
         idle_timeout=args.idle_timeout,
+        resume=resume_options(args),
     )
     return 0
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import AsyncCrewship, ThreadBusyError
 from ._args import json_object, positive_float, positive_int
-from ._commands_runs import print_events
+from ._commands_runs import print_events, resume_options
 from ._errors import CLIError
 from ._output import Output
 
@@ -178,7 +178,7 @@ async def run_thread(client: AsyncCrewship, args: argparse.Namespace, out: Outpu
     else:
         out.line(f"created {created.run_id} ({created.status}) in thread {args.thread_id}")
     if args.stream:
-        await print_events(client, created.run_id, out)
+        await print_events(client, created.run_id, out, resume=resume_options(args))
     if args.wait:
         final = await client.runs.wait(created.run_id)
         out.record(final, title=f"run {final.id}")

@@ -162,7 +162,7 @@ class _Demo:
     async def stream_one(self) -> None:
         created = await self.client.runs.create(DEPLOYMENT, input={"topic": "AI agents"})
         self.heading(f"2. Live events of {created.run_id}")
-        events = await print_events(self.client, created.run_id, self.out)
+        events = await print_events(self.client, created.run_id, self.out, resume=None)
         self.say(f"{events} events, delivered as they happened")
         self.record("stream", run_id=created.run_id, events=events)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CLIError", "UsageError"]
+__all__ = ["CLIError", "InputFileError", "UsageError"]
 
 
 class CLIError(Exception):
@@ -15,3 +15,11 @@ class UsageError(CLIError):
     """A bad argument the parser could not catch (malformed JSON, a bad column spec); exit 2."""
 
     exit_code = 2
+
+
+class InputFileError(CLIError):
+    """A file named on the command line that cannot be read; exit 1, like every I/O error.
+
+    Also raised from argparse type functions (``--input @file``): argparse lets it through,
+    and :func:`~crewship_async.cli.main` reports it as an I/O error, not a usage error.
+    """
