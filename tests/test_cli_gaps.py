@@ -246,3 +246,154 @@ def test_ctrl_c_before_any_event_id_says_to_follow_from_the_start(
         f"crewship-async runs events {run_id}",
         "interrupted",
     ]
+
+
+# -- batch --retry-failed ----------------------------------------------------------------------
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text()
+    assert text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def sent_inputs(server: ThreadedEmulator) -> list[int]:
+    return [body["input"]["n"] for body in server.posts("/v1/runs")]
+
+
+def test_retry_failed_resends_exactly_the_failures_and_resume_sees_the_latest(
+    server: ThreadedEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "inputs.jsonl"
+    lines = [json.dumps({"n": n}) for n in range(8)]
+    lines[5] = "not json"
+    inputs.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "out.jsonl"
+    argv = ["batch", "dep_a", str(inputs), "-o", str(output), "--concurrency", "1"]
+    server.call(lambda emu: emu.faults.fail_next(3, status=400, route="POST /v1/runs"))
+    assert server.cli(*argv) == 1
+    first = records(output)
+    failed = sorted(record["index"] for record in first if "error" in record)
+    assert failed == [0, 1, 2, 5]
+    assert sorted(sent_inputs(server)) == [0, 1, 2, 3, 4, 6, 7]
+    capsys.readouterr()
+
+    lines[5] = json.dumps({"n": 5})  # the malformed line was fixed meanwhile
+    inputs.write_text("\n".join(lines) + "\n")
+    assert server.cli(*argv, "--retry-failed") == 0
+    out = capsys.readouterr().out
+    assert "4 created, 0 failed, 4 skipped (not recorded as failed)" in out
+    assert sorted(sent_inputs(server)) == [0, 0, 1, 1, 2, 2, 3, 4, 5, 6, 7]
+    after = records(output)
+    assert after[: len(first)] == first  # appended, nothing rewritten
+    appended = after[len(first) :]
+    assert sorted(record["index"] for record in appended) == [0, 1, 2, 5]
+    assert all("run_id" in record for record in appended)
+    assert all(record["input"] == {"n": record["index"]} for record in appended)
+
+    # The latest record of every index is a success now: nothing left to send.
+    assert server.cli(*argv, "--retry-failed") == 0
+    assert server.cli(*argv, "--resume") == 0
+    assert server.cli(*argv, "--resume", "--retry-failed") == 0
+    assert len(sent_inputs(server)) == 11
+    capsys.readouterr()
+
+
+def test_retry_failed_with_resume_also_sends_the_inputs_not_recorded(
+    server: ThreadedEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(4)))
+    output = tmp_path / "out.jsonl"
+    output.write_text(
+        json.dumps({"index": 0, "input": {"n": 0}, "run_id": "run_x", "status": "running"})
+        + "\n"
+        + json.dumps({"index": 1, "input": {"n": 1}, "error": "boom", "error_type": "APIError"})
+        + "\n"
+    )
+    argv = ["batch", "dep_a", str(inputs), "-o", str(output)]
+    assert server.cli(*argv, "--retry-failed") == 0
+    assert sent_inputs(server) == [1]
+    assert server.cli(*argv, "--retry-failed", "--resume") == 0
+    assert sorted(sent_inputs(server)) == [1, 2, 3]
+    out = capsys.readouterr().out
+    assert "1 created, 0 failed, 3 skipped (not recorded as failed)" in out
+    assert "2 created, 0 failed, 2 skipped (already recorded)" in out
+
+
+def test_retry_failed_warns_about_failures_whose_run_may_exist(
+    server: ThreadedEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(3)))
+    output = tmp_path / "out.jsonl"
+    cut = {"error": "cut short", "error_type": "APITimeoutError"}
+    output.write_text(
+        json.dumps({"index": 0, "input": {"n": 0}, **cut, "request_sent": True})
+        + "\n"
+        + json.dumps({"index": 1, "input": {"n": 1}, **cut, "request_sent": False})
+        + "\n"
+        + json.dumps({"index": 2, "input": {"n": 2}, **cut})  # an older record: unknown
+    )  # no newline at the end: a complete record, kept
+    assert server.cli("batch", "dep_a", str(inputs), "-o", str(output), "--retry-failed") == 0
+    err = capsys.readouterr().err
+    assert (
+        "note: 2 of the 3 failures to retry were cut short after their request may have "
+        "reached the server: their runs may exist, and sending them again may create a "
+        "second run"
+    ) in err
+    assert sorted(sent_inputs(server)) == [0, 1, 2]
+
+
+def test_retry_failed_records_whether_a_failed_request_was_sent(
+    server: ThreadedEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text(json.dumps({"n": 0}) + "\n")
+    output = tmp_path / "out.jsonl"
+    # The answer is lost after the request was read: the run may exist.
+    server.call(lambda emu: emu.faults.close_connection_next(route="POST /v1/runs"))
+    assert server.cli("batch", "dep_a", str(inputs), "-o", str(output)) == 1
+    (record,) = records(output)
+    assert record["error_type"] == "APIConnectionError"
+    assert record["request_sent"] is True
+    capsys.readouterr()
+    assert server.cli("batch", "dep_a", str(inputs), "-o", str(output), "--retry-failed") == 0
+    assert "note: 1 of the 1 failures to retry" in capsys.readouterr().err
+    assert "run_id" in records(output)[-1]
+
+
+def test_retry_failed_needs_earlier_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text(json.dumps({"n": 0}) + "\n")
+    base = ["--emulator", "batch", "dep_a", str(inputs)]
+    assert main([*base, "--retry-failed"]) == 2
+    assert "--retry-failed needs --output FILE" in capsys.readouterr().err
+    missing = tmp_path / "none.jsonl"
+    assert main([*base, "-o", str(missing), "--retry-failed"]) == 2
+    assert "holds no results of an earlier attempt" in capsys.readouterr().err
+    held = tmp_path / "held.jsonl"
+    held.write_text(json.dumps({"index": 0, "input": {}, "error": "x"}) + "\n")
+    assert main([*base, "-o", str(held)]) == 2
+    assert "--retry-failed to send its failures again" in capsys.readouterr().err
+
+
+def test_interrupted_line_of_a_retry() -> None:
+    import argparse
+    import io
+
+    from crewship_async.cli import _batch
+
+    args = argparse.Namespace(output="o.jsonl", grace=10.0, retry_failed=True, resume=False)
+    batch = _batch._Batch(args, io.StringIO(), None, set(), frozenset({1, 2, 3}))  # type: ignore[arg-type]
+    batch.written = 1
+    line = _batch._interrupted_line(batch, signal.SIGINT, 3)
+    assert line.endswith(
+        "; run the same command again to retry the 2 failures not retried yet "
+        "(and those that failed again)"
+    )
+    line = _batch._interrupted_line(batch, signal.SIGINT, None)
+    assert "retry the failures not retried yet" in line
+    assert _batch.load_outcomes  # the latest outcome per index: see the tests above

@@ -21,7 +21,7 @@ from ._progress import ProgressReporter, choose_mode
 if TYPE_CHECKING:
     from .._fanout import FanOut
 
-__all__ = ["DEFAULT_GRACE", "load_done", "register"]
+__all__ = ["DEFAULT_GRACE", "load_done", "load_outcomes", "register"]
 
 #: Seconds the requests in flight get to finish after Ctrl-C or SIGTERM (``--grace``).
 DEFAULT_GRACE = 10.0
@@ -44,6 +44,14 @@ Output: one JSON line per outcome, written and flushed as soon as its request fi
 --resume reads the output file, skips every index already recorded there (failed ones
 included) and appends the rest. A last line cut short by a kill is removed and its input
 sent again; an input with a complete line is never sent twice.
+
+--retry-failed reads the output file and sends again exactly the inputs whose latest
+record there is an error, under the same indices, appending their new outcomes (with
+--resume too, the inputs not recorded yet are sent as well). An index may then have
+several lines: the last one is its outcome, for --resume and --retry-failed alike. A
+failure recorded as an APIConnectionError or APITimeoutError whose request may have
+reached the server (its run may or may not exist) is sent again too, so it may create a
+second run: a note on stderr says how many such inputs are being retried.
 
 Ctrl-C (SIGINT) or SIGTERM (what a job scheduler sends) stops sending new inputs and
 lets the requests in flight finish, for at most --grace seconds; every outcome is
@@ -88,6 +96,12 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         help="skip the inputs already recorded in --output and append the rest",
     )
     batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="send again the inputs whose latest record in --output is an error (same "
+        "indices; the new outcomes are appended)",
+    )
+    batch.add_argument(
         "--ordered",
         action="store_true",
         help="write outcomes in input order (malformed lines are recorded as they are read)",
@@ -118,15 +132,33 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     batch.set_defaults(handler=run_batch, need_rich=False)
 
 
+#: What :func:`load_outcomes` says of an index: created, failed, or failed with a request
+#: that may have reached the server (its run may or may not exist).
+OK, FAILED, UNSURE = "ok", "failed", "unsure"
+
+_MAY_HAVE_BEEN_SENT = frozenset({"APIConnectionError", "APITimeoutError"})
+
+
 def load_done(path: str) -> tuple[set[int], bool]:
     """The indices recorded in the output file ``path``; repairs a cut-short last line.
 
-    Returns ``(indices, repaired)``. Every line that ends with a newline must be a JSON
-    object with an integer ``index`` (else :class:`UsageError`). A last line without a
-    newline was cut short by a kill: it is removed (its index will be sent again), unless
-    it is a complete record, which is kept and given its newline.
+    Returns ``(indices, repaired)``; see :func:`load_outcomes`.
     """
-    done: set[int] = set()
+    outcomes, repaired = load_outcomes(path)
+    return set(outcomes), repaired
+
+
+def load_outcomes(path: str) -> tuple[dict[int, str], bool]:
+    """The latest outcome of each index recorded in the output file ``path``: :data:`OK`,
+    :data:`FAILED` or :data:`UNSURE`; repairs a cut-short last line.
+
+    Returns ``(outcomes, repaired)``. A later line of an index replaces an earlier one
+    (``--retry-failed`` appends new outcomes). Every line that ends with a newline must be
+    a JSON object with an integer ``index`` (else :class:`UsageError`). A last line without
+    a newline was cut short by a kill: it is removed (its index will be sent again),
+    unless it is a complete record, which is kept and given its newline.
+    """
+    done: dict[int, str] = {}
     good_end = 0
     tail = b""
     with open(path, "rb") as handle:
@@ -137,27 +169,28 @@ def load_done(path: str) -> tuple[set[int], bool]:
             good_end += len(raw)
             if not raw.strip():
                 continue
-            index = _record_index(raw)
-            if index is None:
+            recorded = _record_outcome(raw)
+            if recorded is None:
                 raise UsageError(
                     f"{path} line {number} is not a batch outcome; fix it, or choose "
                     "another --output"
                 )
-            done.add(index)
+            done[recorded[0]] = recorded[1]
     if not tail:
         return done, False
-    index = _record_index(tail)
+    recorded = _record_outcome(tail)
     with open(path, "r+b") as handle:
-        if index is not None:
+        if recorded is not None:
             handle.seek(0, os.SEEK_END)
             handle.write(b"\n")
-            done.add(index)
+            done[recorded[0]] = recorded[1]
         else:
             handle.truncate(good_end)
     return done, True
 
 
-def _record_index(raw: bytes) -> Optional[int]:
+def _record_outcome(raw: bytes) -> Optional[tuple[int, str]]:
+    """The index and outcome of one output line, or None if it is not an outcome."""
     try:
         record = json.loads(raw)
     except ValueError:
@@ -167,7 +200,11 @@ def _record_index(raw: bytes) -> Optional[int]:
     index = record.get("index")
     if isinstance(index, bool) or not isinstance(index, int):
         return None
-    return index
+    if "error" not in record:
+        return index, OK
+    if record.get("error_type") in _MAY_HAVE_BEEN_SENT and record.get("request_sent") is not False:
+        return index, UNSURE
+    return index, FAILED
 
 
 def _refuse_constant(name: str) -> Any:
@@ -196,11 +233,17 @@ class _Batch:
         sink: IO[str],
         progress: ProgressReporter,
         done: set[int],
+        retry: frozenset[int] = frozenset(),
     ) -> None:
         self.args = args
         self.sink = sink
         self.progress = progress
         self.done = done
+        # --retry-failed: the failed indices to send again; the inputs never recorded are
+        # sent only with --resume too (or when nothing is recorded: a first attempt).
+        self.retrying = bool(getattr(args, "retry_failed", False))
+        self.retry = retry
+        self.send_new = not self.retrying or bool(getattr(args, "resume", False))
         self.skipped = 0
         self.created = 0
         self.failed = 0
@@ -222,13 +265,19 @@ class _Batch:
             self.failed += 1
         self.progress.advance(ok)
 
+    def wanted(self, index: int) -> bool:
+        """Whether the input of ``index`` is to be sent in this attempt."""
+        if index in self.retry:
+            return True
+        return self.send_new and index not in self.done
+
     def requests(self, handle: IO[str]) -> Iterator[RunRequest]:
-        """The run requests of the input lines not done yet, in order."""
+        """The run requests of the input lines to send (see :meth:`wanted`), in order."""
         sequence = 0
         for index, line in enumerate(handle):
             if not line.strip():
                 continue
-            if index in self.done:
+            if not self.wanted(index):
                 self.skipped += 1
                 continue
             try:
@@ -277,6 +326,9 @@ class _Batch:
                         record["error_type"] = type(error).__name__
                         if isinstance(error, APIError):
                             record["status_code"] = error.status_code
+                        if isinstance(error, APIConnectionError):
+                            # Whether its run may exist: --retry-failed warns about these.
+                            record["request_sent"] = error.request_sent
                         if self.args.fail_fast:
                             # No new input, but the requests already sent finish and are
                             # recorded (the fan-out's own fail_fast would drop finished
@@ -404,28 +456,38 @@ def _interrupted_line(batch: _Batch, signum: int, total: Optional[int]) -> str:
         )
     if args.output in (None, "-"):
         return line + "; pass --output FILE to be able to --resume a batch"
+    if batch.retrying and not batch.send_new:
+        rest = "the failures not retried yet"
+        if total is not None:
+            rest = f"the {max(total - batch.written, 0)} failures not retried yet"
+        return line + f"; run the same command again to retry {rest} (and those that failed again)"
     rest = "the inputs not recorded yet"
     if total is not None:
         rest = f"the {max(total - batch.written, 0)} inputs not recorded yet"
     return line + f"; run the same command with --resume to send {rest}"
 
 
-def _open_sink(args: argparse.Namespace, out: Output) -> tuple[IO[str], set[int], bool]:
-    """The stream outcomes go to, the indices already done, and whether to close it."""
+def _open_sink(args: argparse.Namespace, out: Output) -> tuple[IO[str], dict[int, str], bool]:
+    """The stream outcomes go to, the latest outcome of each index already recorded (see
+    :func:`load_outcomes`), and whether to close the stream."""
     path = args.output
     if path is None or path == "-":
-        if args.resume:
-            raise UsageError("--resume needs --output FILE (the results of the earlier attempt)")
-        return out.stdout, set(), False
-    done: set[int] = set()
+        for flag, wanted in (("--resume", args.resume), ("--retry-failed", args.retry_failed)):
+            if wanted:
+                raise UsageError(f"{flag} needs --output FILE (the results of the earlier attempt)")
+        return out.stdout, {}, False
+    done: dict[int, str] = {}
     exists = os.path.isfile(path) and os.path.getsize(path) > 0
-    if exists and not args.resume:
+    if exists and not (args.resume or args.retry_failed):
         raise UsageError(
             f"{path} already holds results: pass --resume to continue that batch "
-            "(inputs already recorded are skipped), or choose another --output"
+            "(inputs already recorded are skipped) or --retry-failed to send its failures "
+            "again, or choose another --output"
         )
+    if args.retry_failed and not exists:
+        raise UsageError(f"--retry-failed: {path} holds no results of an earlier attempt to retry")
     if exists:
-        done, repaired = load_done(path)
+        done, repaired = load_outcomes(path)
         if repaired:
             out.note(f"note: the last line of {path} was cut short; that input is retried")
     try:
@@ -439,16 +501,30 @@ async def run_batch(client: AsyncCrewship, args: argparse.Namespace, out: Output
     """``batch``: see :data:`HELP`."""
     RunRequest(args.deployment_id, None, args.environment)  # reject a bad id up front
     total = _count_inputs(args.inputs)
-    sink, done, close_sink = _open_sink(args, out)
+    sink, outcomes, close_sink = _open_sink(args, out)
+    done = set(outcomes)
+    retry: frozenset[int] = frozenset()
+    if args.retry_failed:
+        retry = frozenset(index for index, outcome in outcomes.items() if outcome != OK)
+        unsure = sum(1 for index in retry if outcomes[index] == UNSURE)
+        if unsure:
+            out.note(
+                f"note: {unsure} of the {len(retry)} failures to retry were cut short after "
+                "their request may have reached the server: their runs may exist, and "
+                "sending them again may create a second run"
+            )
     to_stdout = not close_sink
     summary_stream = out.stderr if to_stdout else out.stdout
     if total is not None:
-        total = max(total - len(done), 0)
+        if args.retry_failed and not args.resume:
+            total = len(retry)
+        else:
+            total = max(total - len(done), 0) + len(retry)
     mode = choose_mode(json_mode=out.json_mode, stream=out.stderr)
     progress = ProgressReporter(
         "runs", total, mode=mode, stream=out.stderr, interval=args.progress_interval
     )
-    batch = _Batch(args, sink, progress, done)
+    batch = _Batch(args, sink, progress, done, retry)
     try:
         with open_input(args.inputs) as handle, progress:
             await batch.run(client, handle)
@@ -476,9 +552,12 @@ async def run_batch(client: AsyncCrewship, args: argparse.Namespace, out: Output
         summary_stream.write(dumps_line(summary) + "\n")
     else:
         where = "" if to_stdout else f" -> {args.output}"
+        skip_reason = "already recorded"
+        if batch.retrying and not batch.send_new:
+            skip_reason = "not recorded as failed"
         summary_stream.write(
             f"batch done in {summary['elapsed_seconds']:.1f}s: {batch.created} created, "
-            f"{batch.failed} failed, {batch.skipped} skipped (already recorded), "
+            f"{batch.failed} failed, {batch.skipped} skipped ({skip_reason}), "
             f"{summary['runs_per_second']}/s{where}\n"
         )
     summary_stream.flush()
