@@ -239,7 +239,10 @@ class CrewshipEmulator:
 
         ``outcome``: ``"succeeded"`` (``run.completed``, ``output`` set), ``"failed"``
         (``run.failed`` with ``error_message``; a thread run leaves its thread in
-        ``error``) or ``"forever"`` (a ``heartbeat`` every step until canceled).
+        ``error``), ``"forever"`` (a ``heartbeat`` every step until canceled) or
+        ``"held"`` (heartbeats like ``"forever"`` until the test calls
+        ``emulator.runs[run_id].release()``, then ends succeeded, or failed with
+        ``release("failed")``: a test controls when a run or its thread stops being busy).
         ``count`` runs are affected (``None``: every later run); ``deployment_id``
         limits it to one deployment. ``steps`` replaces the events emitted between
         ``run.started`` and the end, as ``(type, data)`` pairs; ``output`` replaces the
