@@ -12,9 +12,13 @@ it with ``-p crewship_async.testing.pytest_plugin``). Fixtures, both function-sc
 Mark a test ``@pytest.mark.crewship_emulator(**options)`` to pass other constructor
 options, e.g. ``strict_deployments=True, deployments=["dep_a"]``.
 
-The fixtures are async. With pytest-asyncio installed they are pytest-asyncio fixtures;
-without it they are plain async fixtures, which anyio's pytest plugin runs for tests
-marked ``@pytest.mark.anyio`` (with the ``asyncio`` backend).
+The fixtures are async. With pytest-asyncio installed they are ``pytest_asyncio.fixture``
+fixtures (function-scoped, on the test's own event loop), so they work in both of its
+modes: with ``asyncio_mode = auto`` any ``async def`` test can use them; in the default
+strict mode the test must be marked ``@pytest.mark.asyncio`` (an unmarked async test is
+not run by pytest-asyncio at all). Without pytest-asyncio they are plain async fixtures,
+which anyio's pytest plugin runs for tests marked ``@pytest.mark.anyio`` (with the
+``asyncio`` backend).
 """
 
 from __future__ import annotations
