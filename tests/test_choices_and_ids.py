@@ -306,3 +306,9 @@ async def test_a_stream_open_that_gets_no_response_is_logged_with_the_exception_
     assert line.startswith("GET /v1/runs/run_1/events -> ClientConnectorError in ")
     assert line.endswith("(attempt 2)")
     assert "sk_test" not in line
+
+
+def test_enum_members_print_as_their_values() -> None:
+    assert str(Environment.STAGING) == "staging"
+    assert str(ColumnType.DATETIME) == "datetime"
+    assert f"{RunStatus.RUNNING}/{ThreadStatus.IDLE}" == "running/idle"

@@ -397,3 +397,53 @@ def test_interrupted_line_of_a_retry() -> None:
     line = _batch._interrupted_line(batch, signal.SIGINT, None)
     assert "retry the failures not retried yet" in line
     assert _batch.load_outcomes  # the latest outcome per index: see the tests above
+
+
+def test_an_unknown_column_type_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from crewship_async.cli._args import parse_columns
+    from crewship_async.cli._errors import UsageError
+
+    with pytest.raises(UsageError, match=r"unknown column type 'txt' \(known: text, number"):
+        parse_columns("company:txt")
+    with pytest.raises(UsageError, match=r"--columns\[0\]: unknown column type 'money'"):
+        parse_columns('[{"name": "a", "type": "money"}]')
+    assert [c.type for c in parse_columns("a:datetime,[b]".replace(",[b]", ",b"))] == [
+        "datetime",
+        "text",
+    ]
+    assert main(["--emulator", "tables", "create", "t", "--columns", "a:txt"]) == 2
+    assert "unknown column type 'txt'" in capsys.readouterr().err
+
+
+async def test_print_events_cancelled_notes_where_to_resume() -> None:
+    import asyncio
+    import io
+
+    from crewship_async.cli._commands_runs import print_events
+    from crewship_async.cli._output import Output
+    from crewship_async.testing import CrewshipEmulator
+
+    async with CrewshipEmulator(step_delay=0.005) as emulator, emulator.client() as client:
+        emulator.script_runs("forever")
+        for resume, expected in ((["--json"], "resume after it with: "), (None, None)):
+            created = await client.runs.create("dep_a")
+            stdout, stderr = io.StringIO(), io.StringIO()
+            out = Output(json_mode=True, stdout=stdout, stderr=stderr)
+            task = asyncio.ensure_future(print_events(client, created.run_id, out, resume=resume))
+            deadline = time.monotonic() + WAIT
+            while stdout.getvalue().count("\n") < 2:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.005)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            printed = [json.loads(line) for line in stdout.getvalue().splitlines()]
+            last_id = [event["id"] for event in printed if event.get("id")][-1]
+            if expected is None:
+                assert stderr.getvalue() == ""
+            else:
+                assert stderr.getvalue() == (
+                    f"last event id: {last_id}; {expected}crewship-async runs events "
+                    f"{created.run_id} --last-event-id {last_id} --json\n"
+                )
+            await client.runs.cancel(created.run_id)

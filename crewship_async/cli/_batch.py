@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .. import AsyncCrewship, RunRequest
 from ..errors import APIConnectionError, APIError
+from ..models.runs import ENVIRONMENTS
 from ._args import open_input, positive_float, positive_int
 from ._errors import CLIError, UsageError
 from ._output import Output, dumps_line
@@ -89,7 +90,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     batch.add_argument(
         "--concurrency", type=positive_int, default=64, help="requests in flight at most (64)"
     )
-    batch.add_argument("--environment", choices=("production", "staging"), default="production")
+    batch.add_argument("--environment", choices=ENVIRONMENTS, default="production")
     batch.add_argument(
         "--resume",
         action="store_true",

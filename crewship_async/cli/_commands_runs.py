@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from .. import AsyncCrewship
 from ..models import RunEvent
+from ..models.runs import ENVIRONMENTS, RUN_STATUSES
 from ._args import json_object, positive_float, positive_int
 from ._output import Output, short, to_jsonable
 
@@ -23,7 +24,6 @@ __all__ = [
     "resume_options",
 ]
 
-_ENVIRONMENTS = ("production", "staging")
 _RUN_COLUMNS = ("id", "status", "deployment_id", "created_at", "completed_at")
 
 
@@ -49,7 +49,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         metavar="JSON",
         help="the run's input, a JSON object (or @file.json)",
     )
-    create.add_argument("--environment", choices=_ENVIRONMENTS, default="production")
+    create.add_argument("--environment", choices=ENVIRONMENTS, default="production")
     create.add_argument(
         "--stream",
         action="store_true",
@@ -66,7 +66,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 
     listing = actions.add_parser("list", parents=[parent], help="list runs, newest first")
     listing.add_argument("--deployment", metavar="DEPLOYMENT_ID", help="only this deployment")
-    listing.add_argument("--status", help="only runs in this status (e.g. running)")
+    listing.add_argument("--status", choices=RUN_STATUSES, help="only runs in this status")
     listing.add_argument(
         "--limit", type=positive_int, default=20, help="show at most this many (20)"
     )

@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from .. import AsyncCrewship, ThreadBusyError
+from ..models.runs import ENVIRONMENTS
+from ..models.threads import ON_BUSY_CHOICES, THREAD_STATUSES
 from ._args import json_object, positive_float, positive_int
 from ._commands_runs import print_events, resume_options
 from ._errors import CLIError
@@ -13,7 +15,6 @@ from ._output import Output
 
 __all__ = ["register"]
 
-_THREAD_STATUSES = ("idle", "busy", "interrupted", "error")
 _THREAD_COLUMNS = ("thread_id", "status", "deployment_id", "updated_at", "metadata")
 
 
@@ -40,7 +41,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 
     listing = actions.add_parser("list", parents=[parent], help="list a deployment's threads")
     listing.add_argument("deployment_id", metavar="DEPLOYMENT_ID")
-    listing.add_argument("--status", choices=_THREAD_STATUSES)
+    listing.add_argument("--status", choices=THREAD_STATUSES)
     listing.add_argument(
         "--limit", type=positive_int, default=20, help="show at most this many (20)"
     )
@@ -76,8 +77,8 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--input", type=json_object, metavar="JSON", help="the run's input, a JSON object"
     )
-    run.add_argument("--environment", choices=("production", "staging"), default="production")
-    run.add_argument("--on-busy", choices=("raise", "wait"), default="raise")
+    run.add_argument("--environment", choices=ENVIRONMENTS, default="production")
+    run.add_argument("--on-busy", choices=ON_BUSY_CHOICES, default="raise")
     run.add_argument(
         "--busy-timeout",
         type=positive_float,
