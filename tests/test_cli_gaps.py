@@ -141,7 +141,13 @@ def interrupt(process: subprocess.Popen[str], events: int) -> tuple[list[dict[st
         assert process.stdout is not None
         seen = read_events(process.stdout, events)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=WAIT)
+        # Read through the same buffered readers: communicate() would read the pipes'
+        # descriptors and miss the lines readline() has already buffered. stderr holds
+        # a few lines only, so reading stdout to its end first cannot block the child.
+        out = process.stdout.read()
+        assert process.stderr is not None
+        err = process.stderr.read()
+        process.wait(timeout=WAIT)
     finally:
         process.kill()
         process.wait()
