@@ -194,7 +194,7 @@ class EventStream:
         while True:
             try:
                 connection = await self._transport.open_stream(
-                    self._path, last_event_id=self.last_event_id
+                    self._path, last_event_id=self.last_event_id, attempt=self._failures + 1
                 )
             except APIError as exc:
                 if not (exc.status_code == 429 or exc.status_code >= 500):

@@ -312,3 +312,20 @@ def test_enum_members_print_as_their_values() -> None:
     assert str(Environment.STAGING) == "staging"
     assert str(ColumnType.DATETIME) == "datetime"
     assert f"{RunStatus.RUNNING}/{ThreadStatus.IDLE}" == "running/idle"
+
+
+async def test_a_reconnect_is_logged_as_the_next_attempt(
+    crewship_client: AsyncCrewship,
+    crewship_emulator: CrewshipEmulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="crewship_async")
+    created = await crewship_client.runs.create("dep_a")
+    path = f"/v1/runs/{created.run_id}/events"
+    crewship_emulator.faults.fail_next(1, status=503, route=f"GET {path}")
+    async with crewship_client.runs.stream(created.run_id) as events:
+        async for _ in events:
+            pass
+    lines = attempt_lines(caplog, path)
+    assert [line.split(" -> ")[1].split(" ")[0] for line in lines] == ["503", "200"]
+    assert [line.rsplit("(", 1)[1] for line in lines] == ["attempt 1)", "attempt 2)"]

@@ -173,6 +173,9 @@ class _Demo:
         self.heading(f"3. A three-turn conversation in {thread_id}")
         self.say(f"turn 1: {TURNS[0]!r} (create_and_wait)")
         await threads.runs.create_and_wait(thread_id, input={"message": TURNS[0]})
+        # Turn 2 is held by the emulator until turn 3 has met the busy thread, so the
+        # demo shows the 409 however slow or fast the machine is.
+        self.emulator.script_runs("held", count=1)
         second = await threads.runs.create(thread_id, input={"message": TURNS[1]})
         self.say(f"turn 2: {TURNS[1]!r} started as {second.run_id}; the thread is now busy")
         self.say("turn 3 sent at once, while turn 2 is still running:")
@@ -181,13 +184,14 @@ class _Demo:
             third = await threads.runs.create(thread_id, input={"message": TURNS[2]})
         except ThreadBusyError as exc:
             busy = exc
+        self.emulator.runs[second.run_id].release()
         if busy is not None:
             self.say(f"  409 -> ThreadBusyError caught: {busy.message}")
             self.say('  sent again with on_busy="wait": waits until the thread is idle, posts once')
             run, thread = await threads.runs.create_and_wait(
                 thread_id, input={"message": TURNS[2]}, on_busy="wait", busy_timeout=30
             )
-        else:  # pragma: no cover - turn 2 ended before turn 3 was sent
+        else:  # pragma: no cover - the emulator held turn 2, so turn 3 met a busy thread
             run = await self.client.runs.wait(third.run_id, timeout=30)
             thread = await threads.get(thread_id)
         values = thread.values or {}
