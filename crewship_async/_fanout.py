@@ -35,6 +35,9 @@ before sending, 503 with ``Retry-After``; a POST that may have reached the serve
 replayed), except 429, which the transport hands back at once
 (``retry_rate_limits=False``) so that the fan-out can react as a whole:
 
+The gate and the AIMD controller are in :mod:`crewship_async._ratelimit`; the rich bar of
+``progress=True`` is in :mod:`crewship_async._progress_bar`, imported only when asked for.
+
 * **Shared gate.** A 429 closes a gate for its ``Retry-After`` (or the policy's backoff
   when the header is absent). No worker sends a request while the gate is closed, so one
   rate limit pauses the whole batch instead of every worker hammering on its own.
@@ -95,7 +98,6 @@ import asyncio
 import collections
 import logging
 import math
-import time
 import weakref
 from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping, Sized
 from types import TracebackType
@@ -104,13 +106,13 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 import anyio
 import anyio.lowlevel
 
+from ._ratelimit import AIMD, RateGate
 from ._retry import RetryPolicy
 from .errors import APITimeoutError, ClientClosedError, RateLimitError
 from .models.runs import RequestItem, RunCreated, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
-
+    from ._progress_bar import RichBar
     from ._transport import Transport
 
 __all__ = ["DEFAULT_CONCURRENCY", "PENDING_PER_SLOT", "FanOut", "collect"]
@@ -120,7 +122,6 @@ logger = logging.getLogger("crewship_async")
 DEFAULT_CONCURRENCY = 64
 #: ``max_pending`` defaults to this many finished outcomes per unit of concurrency.
 PENDING_PER_SLOT = 4
-_REFRESH_INTERVAL = 0.1
 
 Send = Callable[[RunRequest, Optional[float]], Awaitable[RunCreated]]
 """Creates one run: ``(request, timeout) -> RunCreated``; 429 must raise RateLimitError."""
@@ -163,17 +164,6 @@ def _check_count(name: str, value: object) -> int:
     return value
 
 
-def _require_rich() -> None:
-    try:
-        import rich.progress  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "progress=True draws its bar with rich, which is not installed; "
-            "install it with: pip install 'crewship-async[cli]'",
-            name="rich",
-        ) from exc
-
-
 class _Signal:
     """Wakes the task waiting on it (one event per wait cycle, created lazily)."""
 
@@ -194,80 +184,6 @@ class _Signal:
 
 
 _PULLS_PER_CHECKPOINT = 32
-
-
-class _Gate:
-    """The shared rate-limit pause: closed until a moment on the event loop's clock."""
-
-    __slots__ = ("_resume_at",)
-
-    def __init__(self) -> None:
-        self._resume_at = -math.inf
-
-    def close(self, delay: float) -> None:
-        """Keep the gate closed for at least ``delay`` seconds from now."""
-        self._resume_at = max(self._resume_at, anyio.current_time() + delay)
-
-    def remaining(self) -> float:
-        """Seconds until the gate opens (0 when open)."""
-        return max(0.0, self._resume_at - anyio.current_time())
-
-    async def wait(self, deadline: Optional[float] = None) -> bool:
-        """Wait until the gate is open; ``False`` if it will not open before ``deadline``.
-
-        ``deadline`` is a moment on the event loop's clock. The gate never reopens
-        earlier than announced, so once it is closed past ``deadline`` this returns
-        ``False`` at once instead of sleeping in vain. It may be closed again while a
-        caller sleeps: the new reopening is waited for (and checked against ``deadline``)
-        too. Without a deadline the wait ends when the last close's delay has passed;
-        every close needs a 429 answer, and none is sent while the gate is closed, so it
-        cannot stay closed forever.
-        """
-        if self._resume_at == -math.inf:  # never closed: no clock read on the hot path
-            return True
-        while True:
-            delay = self.remaining()
-            if delay <= 0:
-                return True
-            if deadline is not None and self._resume_at >= deadline:
-                return False
-            await anyio.sleep(delay)
-
-
-class _AIMD:
-    """Additive-increase / multiplicative-decrease of a limiter's ``total_tokens``.
-
-    ``on_rate_limit(epoch)`` halves the limit (floor 1) if the rejected request was sent
-    in the current epoch, then starts a new epoch; ``on_success`` adds one token after
-    ``limit`` successes since the last change, up to ``ceiling``.
-    """
-
-    __slots__ = ("_limiter", "_successes", "ceiling", "epoch", "limit", "lowest")
-
-    def __init__(self, limiter: anyio.CapacityLimiter, ceiling: int) -> None:
-        self._limiter = limiter
-        self.ceiling = ceiling
-        self.limit = ceiling
-        self.lowest = ceiling
-        self.epoch = 0
-        self._successes = 0
-
-    def on_success(self) -> None:
-        if self.limit < self.ceiling:
-            self._successes += 1
-            if self._successes >= self.limit:
-                self._set(self.limit + 1)
-
-    def on_rate_limit(self, epoch: int) -> None:
-        if epoch == self.epoch:
-            self.epoch += 1
-            self._set(max(1, self.limit // 2))
-
-    def _set(self, value: int) -> None:
-        self._successes = 0
-        self.limit = value
-        self.lowest = min(self.lowest, value)
-        self._limiter.total_tokens = value
 
 
 class _Engine:
@@ -301,8 +217,8 @@ class _Engine:
         self._policy = policy
         self._timeout = timeout
         self._limiter = anyio.CapacityLimiter(limit)
-        self.rate = _AIMD(self._limiter, limit)
-        self._gate = _Gate()
+        self.rate = AIMD(self._limiter, limit)
+        self._gate = RateGate()
         self.alive = 0
         self._ready: collections.deque[RunOutcome] = collections.deque()
         self._held: dict[int, RunOutcome] = {}
@@ -630,45 +546,6 @@ async def _cancel_and_join(task: asyncio.Task[None]) -> None:
         raise interrupted
 
 
-class _RichBar:
-    """A live progress bar on stderr, refreshed at most every 0.1 s, without a thread."""
-
-    def __init__(self, total: Optional[int]) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress: Progress = Progress(
-            TextColumn("[bold]runs"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed, {task.fields[in_flight]} in flight"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            auto_refresh=False,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        self._task: TaskID = self._progress.add_task("runs", total=total, failed=0, in_flight=0)
-        self._last = -math.inf
-        self._progress.start()
-
-    def update(self, done: int, failed: int, in_flight: int) -> None:
-        self._progress.update(self._task, completed=done, failed=failed, in_flight=in_flight)
-        now = time.monotonic()
-        if now - self._last >= _REFRESH_INTERVAL:
-            self._last = now
-            self._progress.refresh()
-
-    def close(self) -> None:
-        self._progress.stop()
-
-
 class FanOut:
     """Creates a run for every item of ``requests``; iterate it for the outcomes.
 
@@ -745,7 +622,9 @@ class FanOut:
         if on_progress is not None and not callable(on_progress):
             raise TypeError("on_progress must be callable")
         if progress:
-            _require_rich()
+            from ._progress_bar import require_rich
+
+            require_rich()
         self._transport = transport
         self._send = send
         self._total = len(requests) if isinstance(requests, Sized) else None
@@ -758,7 +637,7 @@ class FanOut:
         self._engine: Optional[_Engine] = None
         self._task: Optional[asyncio.Task[None]] = None
         self._finalizer: Optional[weakref.finalize[Any, FanOut]] = None
-        self._bar: Optional[_RichBar] = None
+        self._bar: Optional[RichBar] = None
         self._closed = False
         self._feeding = True
         self._done = 0
@@ -872,7 +751,9 @@ class FanOut:
             feeding=self._feeding,
         )
         if self._progress:
-            self._bar = _RichBar(self._total)
+            from ._progress_bar import RichBar
+
+            self._bar = RichBar(self._total)
         task = loop.create_task(engine.run(), name="crewship_async create_many")
         finalizer = weakref.finalize(self, _cancel_soon, loop, task)
         finalizer.atexit = False

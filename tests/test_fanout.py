@@ -37,6 +37,7 @@ from crewship_async import (
     _fanout,
 )
 from crewship_async._fanout import FanOut
+from crewship_async._ratelimit import AIMD, RateGate
 
 FAST = RetryPolicy(initial_delay=0.001, max_delay=0.01)
 KEY = "sk_test_fanout"
@@ -433,13 +434,13 @@ async def test_429_pauses_every_worker_and_halves_concurrency(
 
     server.hook = limited
     closes: list[tuple[float, float]] = []
-    original_close = _fanout._Gate.close
+    original_close = RateGate.close
 
     def spy_close(self: Any, delay: float) -> None:
         closes.append((anyio.current_time(), delay))
         original_close(self, delay)
 
-    monkeypatch.setattr(_fanout._Gate, "close", spy_close)
+    monkeypatch.setattr(RateGate, "close", spy_close)
     sent: list[float] = []
     transport = client._transport
     original_request = transport.request
@@ -544,7 +545,7 @@ async def test_429_without_retry_after_uses_backoff(
 
 async def test_aimd_halves_once_per_window_and_recovers() -> None:
     limiter = anyio.CapacityLimiter(8)
-    rate = _fanout._AIMD(limiter, 8)
+    rate = AIMD(limiter, 8)
     rate.on_rate_limit(0)
     assert (rate.limit, limiter.total_tokens, rate.epoch) == (4, 4, 1)
     rate.on_rate_limit(0)  # sent before the decrease: same congestion event
@@ -563,7 +564,7 @@ async def test_aimd_halves_once_per_window_and_recovers() -> None:
 
 
 async def test_gate_waits_until_its_latest_reopening() -> None:
-    gate = _fanout._Gate()
+    gate = RateGate()
     assert gate.remaining() == 0
     await gate.wait()
     gate.close(0.02)

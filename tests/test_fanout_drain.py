@@ -32,7 +32,8 @@ from test_fanout import (
     mock_created,
 )
 
-from crewship_async import APITimeoutError, AsyncCrewship, RateLimitError, RunOutcome, _fanout
+from crewship_async import APITimeoutError, AsyncCrewship, RateLimitError, RunOutcome
+from crewship_async._ratelimit import RateGate
 from crewship_async.testing import CrewshipEmulator
 
 
@@ -353,13 +354,13 @@ async def test_an_item_handed_over_despite_the_cancel_is_still_sent(
 
 
 async def test_gate_wait_is_bounded_by_a_deadline() -> None:
-    gate = _fanout._Gate()
+    gate = RateGate()
     now = anyio.current_time()
     assert await gate.wait(now + 0.001)  # never closed
     gate.close(30)
     with anyio.fail_after(1):
         assert not await gate.wait(now + 0.05)  # it reopens after the deadline: no sleep
-    gate = _fanout._Gate()
+    gate = RateGate()
     gate.close(0.02)
     assert await gate.wait(anyio.current_time() + 5)
     gate.close(0.02)
