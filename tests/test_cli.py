@@ -38,7 +38,8 @@ from crewship_async.cli._args import parse_columns
 from crewship_async.cli._commands_runs import _created_line, event_line
 from crewship_async.cli._commands_tables import ranges, row_cells
 from crewship_async.cli._errors import UsageError
-from crewship_async.cli._output import Output, dumps_line, short, to_jsonable
+from crewship_async.cli._output import Output
+from crewship_async.cli._text import dumps_line, short, to_jsonable
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,9 @@ from ..errors import APIConnectionError, APIError
 from ..models.runs import ENVIRONMENTS
 from ._args import open_input, positive_float, positive_int
 from ._errors import CLIError, UsageError
-from ._output import Output, dumps_line
+from ._output import Output
 from ._progress import ProgressReporter, choose_mode
+from ._text import dumps_line
 
 if TYPE_CHECKING:
     from .._fanout import FanOut

@@ -13,7 +13,8 @@ from .. import AsyncCrewship
 from ..models import RunEvent
 from ..models.runs import ENVIRONMENTS, RUN_STATUSES
 from ._args import json_object, positive_float, positive_int
-from ._output import Output, short, to_jsonable
+from ._output import Output
+from ._text import short, to_jsonable
 
 __all__ = [
     "event_line",

@@ -11,7 +11,8 @@ from .. import AsyncCrewship
 from ..errors import PartialInsertError
 from ._args import open_input, parse_columns, positive_int
 from ._errors import CLIError, UsageError
-from ._output import Output, to_jsonable
+from ._output import Output
+from ._text import to_jsonable
 
 __all__ = ["read_rows", "register"]
 

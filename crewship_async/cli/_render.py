@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ._output import short
+from ._text import short
 
 __all__ = ["render_record", "render_table"]
 
