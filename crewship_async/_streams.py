@@ -62,8 +62,9 @@ class EventStream:
     * ``idle_timeout`` seconds without a delivered event raise :class:`StreamError`,
       whatever the stream is doing meanwhile: reading, opening a connection (waiting for
       the response headers included) or waiting to reconnect. Comments and ``heartbeat``
-      events do not reset that clock. ``None`` disables it (each attempt to open is then
-      bounded by 30 s).
+      events do not reset that clock. ``client.runs.stream(..., idle_timeout=math.inf)``
+      disables it for one stream, ``AsyncCrewship(idle_timeout=None)`` for every stream
+      (each attempt to open is then bounded by 30 s).
     * ``last_event_id`` is the id to resume from later
       (``client.runs.stream(run_id, last_event_id=...)``).
 
