@@ -640,7 +640,7 @@ def test_error_reporting(
     assert capsys.readouterr().err == "interrupted\n"
 
     monkeypatch.setattr(_app, "_run", failing(BrokenPipeError()))
-    assert main(["--emulator", "runs", "list"]) == 1
+    assert main(["--emulator", "runs", "list"]) == 141
 
 
 def test_exit_status_of_system_exit() -> None:

@@ -8,8 +8,9 @@ leaving the command closes it, on success, error and Ctrl-C alike.
 Exit codes: 0 success; 1 an API, network or I/O error, such as a file named on the
 command line that cannot be read or written (one ``error: ...`` line on stderr, no
 traceback); 2 a usage error (a bad option or argument value, malformed JSON); 130
-interrupted by Ctrl-C; 143 a ``batch`` stopped by SIGTERM (which it handles like Ctrl-C:
-see ``batch --help``).
+interrupted by Ctrl-C; 141 stdout closed by its reader (``| head``: nothing is printed, as a
+shell reports a command ended by SIGPIPE); 143 a ``batch`` stopped by SIGTERM (which it
+handles like Ctrl-C: see ``batch --help``).
 """
 
 from __future__ import annotations
@@ -37,12 +38,21 @@ StandaloneHandler = Callable[[argparse.Namespace, Output], Awaitable[int]]
 #: Seconds between the events of an emulated run under ``--emulator``.
 EMULATOR_STEP_DELAY = 0.05
 
+#: The exit code when the reader of stdout goes away: 128 + SIGPIPE, as a shell reports.
+BROKEN_PIPE_EXIT = 141
+
+#: The global options that mean something to the commands that use no API client
+#: (``emulator`` sets its own key with ``--api-key``); every other command takes them all.
+_STANDALONE_OPTIONS = {"emulator": ("api_key",), "demo": ("json",)}
+
 _DESCRIPTION = """\
 Trigger and follow Crewship runs, hold thread conversations and manage tables.
 
 Every command runs against the API (--api-key / CREWSHIP_API_KEY, --base-url /
 CREWSHIP_BASE_URL) or, with --emulator, against an in-process emulator that needs no key
-and no network. --json prints one JSON object per line.
+and no network; each command gets a fresh, empty emulator, so nothing it creates is there
+for the next command (serve one with `crewship-async emulator` for state that lasts).
+--json prints one JSON object per line.
 """
 
 _EPILOG = """\
@@ -54,53 +64,66 @@ examples:
   crewship-async emulator --port 8080
 
 exit codes: 0 ok, 1 API/network/I-O error (a file that cannot be read or written),
-  2 usage error, 130 interrupted, 143 batch stopped by SIGTERM
+  2 usage error, 130 interrupted, 141 stdout closed early (`| head`: stops silently,
+  as after SIGPIPE), 143 batch stopped by SIGTERM
 """
 
 
-def _add_global_options(parser: argparse.ArgumentParser, *, leaf: bool) -> None:
+def _add_global_options(
+    parser: argparse.ArgumentParser, *, leaf: bool, only: Optional[Sequence[str]] = None
+) -> None:
     """The options every command accepts, before or after the command name.
 
     On leaf parsers the defaults are suppressed so that a value given before the command
-    name is not overwritten by the leaf's default.
+    name is not overwritten by the leaf's default. ``only`` (destination names) limits the
+    options added to those.
     """
 
     def default(value: Any) -> Any:
         return argparse.SUPPRESS if leaf else value
 
     group = parser.add_argument_group("global options")
-    group.add_argument(
+
+    def add(flag: str, **options: Any) -> None:
+        if only is None or flag[2:].replace("-", "_") in only:
+            group.add_argument(flag, **options)
+
+    add(
         "--api-key",
         metavar="KEY",
         default=default(None),
         help="API key (default: $CREWSHIP_API_KEY)",
     )
-    group.add_argument(
+    add(
         "--base-url",
         metavar="URL",
         default=default(None),
         help="API root (default: $CREWSHIP_BASE_URL or https://api.crewship.dev)",
     )
-    group.add_argument(
+    add(
         "--emulator",
         action="store_true",
         default=default(False),
-        help="run against an in-process Crewship emulator (no key, no network)",
+        help=(
+            "run against an in-process Crewship emulator (no key, no network); each "
+            "command gets a fresh, empty one: for state that lasts across commands, serve "
+            "one with `crewship-async emulator` and point --base-url/--api-key at it"
+        ),
     )
-    group.add_argument(
+    add(
         "--json",
         action="store_true",
         default=default(False),
         help="machine output: one JSON object per line",
     )
-    group.add_argument(
+    add(
         "--request-timeout",
         metavar="SECONDS",
         type=positive_float,
         default=default(None),
         help="deadline of each API call across its retries (default: 60)",
     )
-    group.add_argument(
+    add(
         "--allow-insecure-http",
         action="store_true",
         default=default(False),
@@ -126,9 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
     _commands_tables.register(commands, parent)
     _commands_runs.register_webhook(commands, parent)
     _batch.register(commands, parent)
-    _emulator.register(commands, parent)
-    _demo.register(commands, parent)
+    _emulator.register(commands, _standalone_parent("emulator"))
+    _demo.register(commands, _standalone_parent("demo"))
     return parser
+
+
+def _standalone_parent(command: str) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    _add_global_options(parent, leaf=True, only=_STANDALONE_OPTIONS[command])
+    return parent
+
+
+def _check_standalone_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error (exit 2) for a global option given before a command it means nothing to."""
+    allowed = _STANDALONE_OPTIONS.get(args.command)
+    if allowed is None:
+        return
+    for action in parser._actions:
+        dest = action.dest
+        if not action.option_strings or dest in allowed or dest in ("help", "version"):
+            continue
+        if getattr(args, dest, None) != action.default:
+            parser.error(f"{action.option_strings[0]} means nothing for {args.command}")
 
 
 @asynccontextmanager
@@ -157,12 +199,18 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[AsyncCrewship]:
             )
         # Incoming webhooks authenticate with their token; the key is never sent there.
         key = "unused-webhook-only"
-    client = AsyncCrewship(
-        api_key=key,
-        base_url=args.base_url,
-        allow_insecure_http=args.allow_insecure_http,
-        **options,
-    )
+    try:
+        client = AsyncCrewship(
+            api_key=key,
+            base_url=args.base_url,
+            allow_insecure_http=args.allow_insecure_http,
+            **options,
+        )
+    except ValueError as exc:
+        # The SDK names its keyword argument; here the way out is the CLI's own flag.
+        raise UsageError(
+            str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")
+        ) from None
     async with client:
         yield client
 
@@ -226,23 +274,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        _check_standalone_options(parser, args)
     except SystemExit as exc:  # --help, --version, usage errors (exit 2)
         return _exit_status(exc.code)
     except InputFileError as exc:  # --input @file that cannot be read (exit 1)
         return report_error(exc, sys.stderr)
     try:
         out = Output(json_mode=args.json, need_rich=getattr(args, "need_rich", True))
-        return asyncio.run(_run(args, out))
+        code = asyncio.run(_run(args, out))
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.stderr.flush()
         return 130
     except BrokenPipeError:
-        # The reader of stdout went away (`| head`): stop quietly.
-        _silence_stdout()
-        return 1
+        return _broken_pipe()
     except Exception as exc:
+        if isinstance(_leaf_error(exc)[0], BrokenPipeError):
+            return _broken_pipe()
         return report_error(exc, sys.stderr)
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``| head``): stop quietly, as after SIGPIPE.
+
+    Whatever is still buffered for stdout goes to /dev/null, so that the flush at exit does
+    not print "Exception ignored ... BrokenPipeError".
+    """
+    _silence_stdout()
+    return BROKEN_PIPE_EXIT
 
 
 def _silence_stdout() -> None:

@@ -101,13 +101,19 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         parents=[parent],
         help="print a run's events live",
         description=(
-            "Print RUN_ID's events as they arrive until the run ends. A dropped "
-            "connection is resumed where it stopped. Ctrl-C prints the last event id and "
-            "the command that resumes after it (exit 130)."
+            "Print RUN_ID's events as they arrive until the run ends. For a run that "
+            "has already finished only its final event is printed: pass --last-event-id ID "
+            "to replay the events after that id. A dropped connection is resumed where it "
+            "stopped. Ctrl-C prints the last event id and the command that resumes after "
+            "it (exit 130)."
         ),
     )
     events.add_argument("run_id", metavar="RUN_ID")
-    events.add_argument("--last-event-id", metavar="ID", help="resume after this event id")
+    events.add_argument(
+        "--last-event-id",
+        metavar="ID",
+        help="replay (or resume) the events after this event id, even of a finished run",
+    )
     events.add_argument(
         "--idle-timeout",
         type=positive_float,
