@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
 from ._loopback import is_localhost_name, is_loopback_host
+from ._responses import DEFAULT_MAX_RESPONSE_SIZE
 from ._retry import RetryPolicy
 from ._streams import DEFAULT_IDLE_TIMEOUT
-from ._transport import DEFAULT_MAX_RESPONSE_SIZE, Transport
+from ._transport import Transport
 from .errors import CrewshipError
 from .resources.runs import Runs
 

@@ -17,8 +17,9 @@ from typing import Any, Optional, Union
 import anyio
 
 from . import _json
+from ._connection import StreamConnection
 from ._sse import EventTooLargeError, ServerSentEvent, SSEDecoder
-from ._transport import StreamConnection, Transport
+from ._transport import Transport
 from .errors import APIConnectionError, APIError, StreamError
 from .models.events import TERMINAL_EVENT_TYPES, EventType, RunEvent
 

@@ -42,13 +42,7 @@ from .errors import (
     ResponseError,
 )
 
-__all__ = [
-    "DEFAULT_MAX_RESPONSE_SIZE",
-    "ERROR_BODY_LIMIT",
-    "StreamConnection",
-    "Transport",
-    "make_api_error",
-]
+__all__ = ["CONNECT_TIMEOUT", "USER_AGENT", "Transport"]
 
 logger = logging.getLogger("crewship_async")
 
