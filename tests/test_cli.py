@@ -487,6 +487,15 @@ def test_webhook_trigger_needs_no_api_key(
     assert_one_error_line(err, "404")
     assert "whk_unknown" not in err  # the token is a credential
 
+    url = server.call(lambda emu: emu.webhook_url(emu.add_webhook("dep_hook")))
+    assert main(["--base-url", server.url, "webhook", "trigger", url]) == 0
+    assert capsys.readouterr().out.startswith("created run_")
+    wrong_host = url.replace("127.0.0.1", "localhost")
+    assert main(["--base-url", server.url, "webhook", "trigger", wrong_host]) != 0
+    err = capsys.readouterr().err
+    assert "base_url" in err
+    assert url.rsplit("/", 1)[1] not in err
+
 
 # -- output ------------------------------------------------------------------------------------
 

@@ -89,6 +89,17 @@ async def test_token_is_percent_encoded(client: AsyncCrewship) -> None:
         ("whk_SECRET\r\nX-Evil: 1", ValueError),
         ("whk_SECRET\x7f", ValueError),
         ("https://api.crewship.dev/webhooks/runs/whk_SECRET", ValueError),
+        (f"{BASE}/webhooks/runs/whk_SECRET/extra", ValueError),
+        (f"{BASE}/other/whk_SECRET", ValueError),
+        (f"{BASE}/webhooks/runs/whk_SECRET?x=1", ValueError),
+        (f"{BASE}/webhooks/runs/whk_SECRET#f", ValueError),
+        ("https://user:pw@api.example.test/webhooks/runs/whk_SECRET", ValueError),
+        ("http://api.example.test/webhooks/runs/whk_SECRET", ValueError),
+        ("https://api.example.test:99999/webhooks/runs/whk_SECRET", ValueError),
+        (f"{BASE}/webhooks/runs/", ValueError),
+        (f"{BASE}/webhooks/runs/..", ValueError),
+        (f"{BASE}/webhooks/runs/whk_SECRET%0A", ValueError),
+        ("ftp://api.example.test/webhooks/runs/whk_SECRET", ValueError),
     ],
 )
 async def test_bad_tokens_are_refused_without_echo(
@@ -99,6 +110,32 @@ async def test_bad_tokens_are_refused_without_echo(
             await client.webhooks.trigger(token, {"a": 1})
         assert not m.requests
     assert "SECRET" not in everything_about(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        URL,
+        f"{BASE}/v1/webhooks/runs/{TOKEN}",
+        f"{BASE.upper()}:443/webhooks/runs/{TOKEN}".replace("HTTPS", "https"),
+    ],
+)
+async def test_the_whole_webhook_url_is_accepted(client: AsyncCrewship, url: str) -> None:
+    with aioresponses() as m:
+        m.post(URL, payload=ACCEPTED)
+        created = await client.webhooks.trigger(url, {"topic": "AI"})
+        [call] = calls(m)
+    assert created.run_id == "run_9"
+    assert "Authorization" not in call.kwargs["headers"]
+
+
+async def test_a_percent_encoded_token_in_the_url_is_sent_once_encoded(
+    client: AsyncCrewship,
+) -> None:
+    with aioresponses() as m:
+        m.post(f"{BASE}/webhooks/runs/whk%20SECRET_x", payload=ACCEPTED)
+        await client.webhooks.trigger(f"{BASE}/webhooks/runs/whk%20SECRET_x", None)
+        assert len(calls(m)) == 1
 
 
 async def test_input_must_be_an_object(client: AsyncCrewship) -> None:
@@ -190,7 +227,9 @@ async def test_e2e_trigger_against_the_emulator() -> None:
         token = emulator.add_webhook("dep_hook")
         async with emulator.client() as client:
             created = await client.webhooks.trigger(token, {"topic": "AI"})
+            by_url = await client.webhooks.trigger(emulator.webhook_url(token), {"topic": "B"})
             run = await client.runs.get(created.run_id)
+            assert (await client.runs.get(by_url.run_id)).input == {"topic": "B"}
             with pytest.raises(NotFoundError) as caught:
                 await client.webhooks.trigger(token + "x", {"topic": "AI"})
         [first, *_] = [r for r in emulator.requests if r.path.startswith("/webhooks/")]

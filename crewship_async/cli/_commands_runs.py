@@ -135,9 +135,12 @@ def register_webhook(commands: Any, parent: argparse.ArgumentParser) -> None:
         "trigger",
         parents=[parent],
         help="POST an input to an incoming webhook",
-        description="Start a run through the incoming webhook TOKEN; no API key is needed.",
+        description=(
+            "Start a run through an incoming webhook, given its token or the whole webhook "
+            "URL (whose origin must be the --base-url); no API key is needed."
+        ),
     )
-    trigger.add_argument("token", metavar="TOKEN")
+    trigger.add_argument("token", metavar="TOKEN_OR_URL")
     trigger.add_argument(
         "--input", type=json_object, default={}, metavar="JSON", help="the run's input ({})"
     )
