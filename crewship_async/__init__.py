@@ -23,6 +23,7 @@ from .errors import (
     ServiceUnavailableError,
     StreamError,
     ThreadBusyError,
+    WebhookVerificationError,
 )
 from .models import (
     CancelResult,
@@ -50,8 +51,10 @@ from .models import (
     ThreadStatus,
     ThreadStatusName,
 )
+from .webhooks import WebhookEvent, WebhookEventType, verify
 
 __all__ = [
+    "__version__",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -97,5 +100,8 @@ __all__ = [
     "ThreadRunResult",
     "ThreadStatus",
     "ThreadStatusName",
-    "__version__",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookVerificationError",
+    "verify",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "ServiceUnavailableError",
     "StreamError",
     "ThreadBusyError",
+    "WebhookVerificationError",
 ]
 
 
@@ -231,4 +232,20 @@ class PartialInsertError(CrewshipError):
         self.inserted_indices = list(inserted_indices)
         self.failed_indices = list(failed_indices)
         self.cause = cause
+        super().__init__(message)
+
+
+class WebhookVerificationError(CrewshipError, ValueError):
+    """A delivery of an outgoing webhook that must not be trusted.
+
+    ``reason`` says what failed, as one of: ``missing_header`` (which one is in the
+    message), ``bad_timestamp`` (not Unix seconds), ``timestamp_too_old``,
+    ``timestamp_in_future``, ``bad_signature`` (none of the signatures matches any of the
+    secrets), ``not_json`` (the body is not a UTF-8 JSON object), ``bad_payload`` (the JSON
+    does not describe a run, or contradicts the headers) and ``too_large``. The message
+    never quotes a secret, a signature or the body.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
         super().__init__(message)

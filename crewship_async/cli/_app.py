@@ -25,7 +25,15 @@ from typing import Any, Callable, Optional
 
 from .. import AsyncCrewship, __version__
 from ..errors import CrewshipError
-from . import _batch, _commands_runs, _commands_tables, _commands_threads, _demo, _emulator
+from . import (
+    _batch,
+    _commands_runs,
+    _commands_tables,
+    _commands_threads,
+    _demo,
+    _emulator,
+    _webhook_listen,
+)
 from ._args import positive_float
 from ._errors import CLIError, InputFileError, UsageError
 from ._output import Output
@@ -43,7 +51,7 @@ BROKEN_PIPE_EXIT = 141
 
 #: The global options that mean something to the commands that use no API client
 #: (``emulator`` sets its own key with ``--api-key``); every other command takes them all.
-_STANDALONE_OPTIONS = {"emulator": ("api_key",), "demo": ("json",)}
+_STANDALONE_OPTIONS = {"emulator": ("api_key",), "demo": ("json",), "webhook listen": ("json",)}
 
 _DESCRIPTION = """\
 Trigger and follow Crewship runs, hold thread conversations and manage tables.
@@ -147,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     _commands_runs.register(commands, parent)
     _commands_threads.register(commands, parent)
     _commands_tables.register(commands, parent)
-    _commands_runs.register_webhook(commands, parent)
+    webhook_actions = _commands_runs.register_webhook(commands, parent)
+    _webhook_listen.register(webhook_actions, _standalone_parent("webhook listen"))
     _batch.register(commands, parent)
     _emulator.register(commands, _standalone_parent("emulator"))
     _demo.register(commands, _standalone_parent("demo"))
@@ -162,7 +171,10 @@ def _standalone_parent(command: str) -> argparse.ArgumentParser:
 
 def _check_standalone_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """A usage error (exit 2) for a global option given before a command it means nothing to."""
-    allowed = _STANDALONE_OPTIONS.get(args.command)
+    command = args.command
+    if getattr(args, "standalone", None) is not None and getattr(args, "action", None):
+        command = f"webhook {args.action}"
+    allowed = _STANDALONE_OPTIONS.get(command)
     if allowed is None:
         return
     for action in parser._actions:
@@ -170,7 +182,7 @@ def _check_standalone_options(parser: argparse.ArgumentParser, args: argparse.Na
         if not action.option_strings or dest in allowed or dest in ("help", "version"):
             continue
         if getattr(args, dest, None) != action.default:
-            parser.error(f"{action.option_strings[0]} means nothing for {args.command}")
+            parser.error(f"{action.option_strings[0]} means nothing for {command}")
 
 
 @asynccontextmanager

@@ -139,3 +139,14 @@ def open_input(path: str) -> Iterator[IO[str]]:
         raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
         yield handle
+
+
+def port_number(text: str) -> int:
+    """A TCP port 0-65535 (0: the system picks one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return value

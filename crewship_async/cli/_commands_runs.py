@@ -123,12 +123,16 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     events.set_defaults(handler=stream_events)
 
 
-def register_webhook(commands: Any, parent: argparse.ArgumentParser) -> None:
-    """Add the ``webhook`` command group."""
+def register_webhook(commands: Any, parent: argparse.ArgumentParser) -> Any:
+    """Add the ``webhook`` command group (also spelled ``webhooks``); returns its actions."""
     group = commands.add_parser(
         "webhook",
-        help="trigger a run through an incoming webhook",
-        description="Trigger a run through an incoming webhook (the token is the credential).",
+        aliases=["webhooks"],
+        help="trigger a run through an incoming webhook; receive outgoing webhooks",
+        description=(
+            "Trigger a run through an incoming webhook (the token is the credential), or "
+            "receive Crewship's outgoing webhooks locally."
+        ),
     )
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     trigger = actions.add_parser(
@@ -145,6 +149,7 @@ def register_webhook(commands: Any, parent: argparse.ArgumentParser) -> None:
         "--input", type=json_object, default={}, metavar="JSON", help="the run's input ({})"
     )
     trigger.set_defaults(handler=trigger_webhook, needs_key=False)
+    return actions
 
 
 # -- output helpers ------------------------------------------------------------------------

@@ -5,19 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._args import port_number
 from ._output import Output
 
 __all__ = ["register", "serve"]
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
-    return value
 
 
 def _delay(text: str) -> float:
@@ -43,7 +34,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         ),
     )
     emulator.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
-    emulator.add_argument("--port", type=_port, default=8080, help="port (8080; 0 picks one)")
+    emulator.add_argument("--port", type=port_number, default=8080, help="port (8080; 0 picks one)")
     emulator.add_argument(
         "--step-delay",
         type=_delay,

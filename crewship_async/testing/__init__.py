@@ -11,6 +11,7 @@ This package imports only aiohttp, attrs and the standard library.
 """
 
 from ._faults import FaultInjector, RoutePattern
+from ._outgoing import OutgoingWebhook, WebhookDelivery
 from ._recording import EmulatorStats, RecordedRequest
 from ._server import CrewshipEmulator
 from ._state import Checkpoint, RowRecord, RunEvent, RunRecord, TableRecord, ThreadRecord
@@ -20,6 +21,7 @@ __all__ = [
     "CrewshipEmulator",
     "EmulatorStats",
     "FaultInjector",
+    "OutgoingWebhook",
     "RecordedRequest",
     "RoutePattern",
     "RowRecord",
@@ -27,4 +29,5 @@ __all__ = [
     "RunRecord",
     "TableRecord",
     "ThreadRecord",
+    "WebhookDelivery",
 ]

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ._common import ApiError, dumps
 from ._faults import FaultInjector
+from ._outgoing import OUTGOING_EVENTS, OutgoingWebhooks
 from ._simulation import Simulator
 from ._state import Store
 from ._streaming import StreamSettings, stream_events
@@ -146,7 +147,9 @@ class Handlers:
         simulator: Simulator,
         faults: FaultInjector,
         settings: StreamSettings,
+        outgoing: OutgoingWebhooks,
     ) -> None:
+        self.outgoing = outgoing
         self.store = store
         self.simulator = simulator
         self.faults = faults
@@ -176,6 +179,12 @@ class Handlers:
             ("PATCH", "/v1/tables/{id}/rows/{row_id}", self.update_row, None),
             ("DELETE", "/v1/tables/{id}/rows/{row_id}", self.delete_row, None),
             ("POST", "/webhooks/runs/{token}", self.webhook, WEBHOOK_ROUTE),
+            (
+                "POST",
+                "/_emulator/deployments/{id}/outgoing-webhooks",
+                self.add_outgoing_webhook,
+                None,
+            ),
         ]
         for method, path, handler, name in routes:
             router.add_route(method, path, handler, name=name)
@@ -219,6 +228,31 @@ class Handlers:
         # The API answers only once the run has actually started.
         await self.simulator.wait_started(run)
         return json_response(run.accepted_json(), 202)
+
+    async def add_outgoing_webhook(self, request: web.Request) -> web.Response:
+        """Emulator only: ``{"url", "events"?, "secret"?}`` -> 201 with the secret."""
+        deployment = self.store.deployment(request.match_info["id"])
+        body = _object_body()
+        events = body.get("events", list(OUTGOING_EVENTS))
+        secret = body.get("secret")
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise ApiError(400, "events must be a list of event names")
+        if secret is not None and not isinstance(secret, str):
+            raise ApiError(400, "secret must be a string")
+        try:
+            hook = self.outgoing.add(deployment.id, body.get("url"), events=events, secret=secret)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_response(
+            {
+                "id": hook.id,
+                "deployment_id": hook.deployment_id,
+                "url": hook.url,
+                "events": sorted(hook.events),
+                "secret": hook.secret,
+            },
+            201,
+        )
 
     # -- threads ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ._common import ApiError, IdFactory, error_body
 from ._faults import Failure, FaultInjector
+from ._outgoing import OUTGOING_EVENTS, OutgoingWebhooks, WebhookDelivery
 from ._recording import EmulatorStats, RecordedRequest, RequestLog, redact_headers
 from ._routes import (
     EVENTS_ROUTE,
@@ -107,6 +108,8 @@ class CrewshipEmulator:
             strict_deployments=strict_deployments,
             max_rows_per_insert=max_rows_per_insert,
         )
+        self._outgoing = OutgoingWebhooks()
+        self._store.on_run_finished.append(self._outgoing.run_finished)
         self._scripts = RunScripts()
         self._simulator = Simulator(self._store, self._scripts, step_delay=step_delay)
         self._settings = StreamSettings(
@@ -117,6 +120,7 @@ class CrewshipEmulator:
             simulator=self._simulator,
             faults=self.faults,
             settings=self._settings,
+            outgoing=self._outgoing,
         )
         self._runner: Optional[web.AppRunner] = None
         self._stopping: Optional[asyncio.Event] = None
@@ -152,6 +156,7 @@ class CrewshipEmulator:
             raise RuntimeError("The emulator is already running")
         self._stopping = asyncio.Event()
         self._simulator.closing = False
+        self._outgoing.closing = False
         app = web.Application(middlewares=[self._middleware()], client_max_size=_MAX_BODY)
         self._handlers.register(app.router)
         app.on_response_prepare.append(self._on_response_prepare)
@@ -181,6 +186,7 @@ class CrewshipEmulator:
         assert self._stopping is not None
         self._stopping.set()
         await self._simulator.aclose()
+        await self._outgoing.aclose()
         await runner.cleanup()
         self._bound_port = None
 
@@ -224,6 +230,39 @@ class CrewshipEmulator:
 
     def webhook_url(self, token: str) -> str:
         return f"{self.url}/webhooks/runs/{token}"
+
+    def add_outgoing_webhook(
+        self,
+        deployment_id: str,
+        url: str,
+        *,
+        events: Iterable[str] = OUTGOING_EVENTS,
+        secret: Optional[str] = None,
+    ) -> str:
+        """Give ``deployment_id`` an outgoing webhook to ``url``; returns its signing secret.
+
+        When one of the deployment's runs ends with an event in ``events``
+        (``run.succeeded``, ``run.failed``), the emulator POSTs a signed delivery to
+        ``url``: ``{"event", "delivery_id", "run": <the run as GET /v1/runs/{id}>}`` with
+        the ``X-Crewship-*`` headers, retried after 0.05, 0.25 and 1 s on 5xx, 409, 429 and
+        connection errors. Also reachable over HTTP (for a test in another process):
+        ``POST /_emulator/deployments/{id}/outgoing-webhooks`` with ``{"url", "events"?,
+        "secret"?}`` answers 201 with the secret. See :attr:`webhook_deliveries`.
+        """
+        return self._outgoing.add(deployment_id, url, events=events, secret=secret).secret
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every outgoing-webhook delivery so far, oldest first, with each attempt's status."""
+        return self._outgoing.deliveries
+
+    async def wait_for_deliveries(
+        self, count: int = 1, *, timeout: float = 10.0
+    ) -> list[WebhookDelivery]:
+        """Wait until ``count`` deliveries are recorded and none is being attempted (its
+        retries included); returns :attr:`webhook_deliveries`. ``TimeoutError`` after
+        ``timeout`` seconds."""
+        return await self._outgoing.wait(count, timeout)
 
     def script_runs(
         self,

@@ -14,7 +14,7 @@ import hashlib
 import itertools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 
@@ -347,6 +347,8 @@ class Store:
         self.threads: dict[str, ThreadRecord] = {}
         self.tables: dict[str, TableRecord] = {}
         self.webhooks: dict[str, tuple[str, str]] = {}
+        #: Called with each run that reaches a terminal status (outgoing webhooks).
+        self.on_run_finished: list[Callable[[RunRecord], None]] = []
         self._seq = itertools.count(1)
 
     # -- deployments ------------------------------------------------------------------
@@ -455,6 +457,8 @@ class Store:
             run.emit("run.failed", {"status": "failed", "error": error})
         else:
             run.emit("complete", {"status": status})
+        for listener in self.on_run_finished:
+            listener(run)
 
     def cancel_run(self, run_id: str) -> RunRecord:
         """``POST /v1/runs/{id}/cancel``: only pending and running runs can be canceled."""
