@@ -78,23 +78,23 @@ async def sse_frames(
         raise ValueError(f"heartbeat must be > 0 seconds or None, got {heartbeat!r}")
     pending: Optional[asyncio.Future[RunEvent]] = None
     try:
-        async with events:
-            while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(events.__anext__())
-                done, _ = await asyncio.wait((pending,), timeout=heartbeat)
-                if not done:
-                    yield _HEARTBEAT_FRAME
-                    continue
-                finished, pending = pending, None
-                try:
-                    event = finished.result()
-                except StopAsyncIteration:
-                    return
-                except CrewshipError as exc:
-                    yield error_frame(exc)
-                    return
-                yield event_frame(event)
+        while True:
+            if pending is None:
+                # The first call also opens the stream: its errors are framed like others.
+                pending = asyncio.ensure_future(events.__anext__())
+            done, _ = await asyncio.wait((pending,), timeout=heartbeat)
+            if not done:
+                yield _HEARTBEAT_FRAME
+                continue
+            finished, pending = pending, None
+            try:
+                event = finished.result()
+            except StopAsyncIteration:
+                return
+            except CrewshipError as exc:
+                yield error_frame(exc)
+                return
+            yield event_frame(event)
     finally:
         if pending is not None:
             pending.cancel()
