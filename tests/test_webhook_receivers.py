@@ -233,3 +233,29 @@ def test_add_outgoing_webhook_checks_its_arguments() -> None:
     secret = emu.add_outgoing_webhook("dep_x", "http://127.0.0.1/x")
     assert secret.startswith("whsec_")
     assert len(secret) > 20
+
+
+@pytest.mark.parametrize("serve", RECEIVERS)
+async def test_a_sender_that_trickles_its_body_is_answered_408(serve: Any) -> None:
+    recorder = Recorder()
+    receiver = WebhookReceiver("whsec_slow", recorder, body_timeout=0.3)
+    async with serve(receiver) as url:
+        host, port = url.split("//")[1].split("/")[0].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(
+                b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n" + b"{" * 10
+            )
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 5)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert status_line.split()[1] == b"408"
+    assert recorder.calls == 0
+
+
+def test_body_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="body_timeout"):
+        WebhookReceiver("whsec_x", Recorder(), body_timeout=0)

@@ -8,6 +8,7 @@ import contextvars
 import os
 import signal
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Optional
 
 import aiohttp
@@ -140,16 +141,12 @@ def _handler(receiver: WebhookReceiver, out: Output) -> Any:
     async def handle_delivery(request: web.Request) -> web.StreamResponse:
         if request.method != "POST":
             return web.Response(status=405, text="POST a delivery here")
-        body = await read_body(request, receiver.max_body_size)
-        if body is None:
-            reply = receiver.too_large()
-        else:
-            token = _request_headers.set(request.headers)
-            try:
-                reply = await receiver.handle(body, request.headers)
-            finally:
-                _request_headers.reset(token)
-        if reply.status in (400, 413):
+        token = _request_headers.set(request.headers)
+        try:
+            reply = await receiver.receive(partial(read_body, request), request.headers)
+        finally:
+            _request_headers.reset(token)
+        if reply.status in (400, 408, 413):
             out.note(f"refused a delivery: {reply.text}")
         return web.Response(status=reply.status, text=reply.text)
 

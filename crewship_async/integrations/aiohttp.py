@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any, Callable, Optional
 
 from aiohttp import web
@@ -39,17 +40,15 @@ def webhook_handler(receiver: WebhookReceiver) -> Handler:
         receiver = WebhookReceiver(secret, on_event)
         app.router.add_post("/crewship/webhooks", webhook_handler(receiver))
 
-    Reads the raw body (at most ``receiver.max_body_size`` bytes, else 413) and answers
+    Reads the raw body (at most ``receiver.max_body_size`` bytes, else 413, within
+    ``receiver.body_timeout`` seconds, else 408) and answers
     what :meth:`WebhookReceiver.handle` decides, as ``text/plain``.
     """
     if not isinstance(receiver, WebhookReceiver):
         raise TypeError("webhook_handler() takes a WebhookReceiver")
 
     async def handle_delivery(request: web.Request) -> web.StreamResponse:
-        body = await read_body(request, receiver.max_body_size)
-        reply = (
-            receiver.too_large() if body is None else await receiver.handle(body, request.headers)
-        )
+        reply = await receiver.receive(partial(read_body, request), request.headers)
         return web.Response(status=reply.status, text=reply.text)
 
     return handle_delivery

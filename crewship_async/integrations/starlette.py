@@ -4,6 +4,7 @@ relay a run's events to a browser."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any, Callable, Optional
 
 from starlette.requests import Request
@@ -39,17 +40,15 @@ def webhook_endpoint(receiver: WebhookReceiver) -> Callable[[Request], Awaitable
         receiver = WebhookReceiver(secret, on_event)
         app.add_route("/crewship/webhooks", webhook_endpoint(receiver), methods=["POST"])
 
-    Reads the raw body (at most ``receiver.max_body_size`` bytes, else 413) and answers
+    Reads the raw body (at most ``receiver.max_body_size`` bytes, else 413, within
+    ``receiver.body_timeout`` seconds, else 408) and answers
     what :meth:`WebhookReceiver.handle` decides, as ``text/plain``.
     """
     if not isinstance(receiver, WebhookReceiver):
         raise TypeError("webhook_endpoint() takes a WebhookReceiver")
 
     async def handle_delivery(request: Request) -> Response:
-        body = await read_body(request, receiver.max_body_size)
-        reply = (
-            receiver.too_large() if body is None else await receiver.handle(body, request.headers)
-        )
+        reply = await receiver.receive(partial(read_body, request), request.headers)
         return PlainTextResponse(reply.text, status_code=reply.status)
 
     return handle_delivery

@@ -12,7 +12,13 @@ The exact signed string is not in Crewship's public reference [inferred]; see
 
 from ..errors import WebhookVerificationError
 from ._event import WebhookEvent, WebhookEventType
-from ._receiver import DEFAULT_MAX_BODY_SIZE, EventHandler, WebhookReceiver, WebhookReply
+from ._receiver import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_BODY_SIZE,
+    EventHandler,
+    WebhookReceiver,
+    WebhookReply,
+)
 from ._signature import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -26,6 +32,7 @@ from ._store import Claim, DeliveryStore, MemoryDeliveryStore
 from ._verify import DEFAULT_TOLERANCE, SecretInput, verify
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_TOLERANCE",
     "DELIVERY_HEADER",

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Callable, Optional
 
+import anyio
 import attrs
 
 from .._redact import Secret
@@ -14,12 +15,20 @@ from ._event import WebhookEvent
 from ._store import DeliveryStore, MemoryDeliveryStore
 from ._verify import DEFAULT_TOLERANCE, SecretInput, check_tolerance, signing_keys, verify
 
-__all__ = ["DEFAULT_MAX_BODY_SIZE", "EventHandler", "WebhookReceiver", "WebhookReply"]
+__all__ = [
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_MAX_BODY_SIZE",
+    "EventHandler",
+    "WebhookReceiver",
+    "WebhookReply",
+]
 
 logger = logging.getLogger("crewship_async")
 
 #: The largest delivery body a receiver reads (bytes); a larger one is answered 413.
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+#: Seconds a receiver waits for a delivery's whole body; a slower sender is answered 408.
+DEFAULT_BODY_TIMEOUT = 10.0
 #: What a receiver calls with each new, verified delivery.
 EventHandler = Callable[[WebhookEvent], Awaitable[None]]
 
@@ -40,7 +49,9 @@ class WebhookReceiver:
     :meth:`handle` answers, for the HTTP framework to send back:
 
     * 400 with the reason (``bad_signature: ...``) for a delivery that fails
-      :func:`~crewship_async.webhooks.verify`; 413 for a body over ``max_body_size``;
+      :func:`~crewship_async.webhooks.verify`; 413 for a body over ``max_body_size``, 408
+      for one that takes longer than ``body_timeout`` seconds to arrive (the framework
+      helpers read the body within both bounds);
     * 200 ``ok`` once ``on_event`` has returned, and 200 ``duplicate`` for a delivery
       already processed (by ``X-Crewship-Delivery``, through ``store``);
     * 409 while the same delivery is being processed by another request, so the sender
@@ -61,6 +72,7 @@ class WebhookReceiver:
         store: Optional[DeliveryStore] = None,
         tolerance: float = DEFAULT_TOLERANCE,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         self._keys = signing_keys(secret)
         if not callable(on_event):
@@ -71,6 +83,12 @@ class WebhookReceiver:
             or (max_body_size < 1)
         ):
             raise ValueError(f"max_body_size must be an int >= 1, got {max_body_size!r}")
+        if (
+            isinstance(body_timeout, bool)
+            or not isinstance(body_timeout, (int, float))
+            or not (body_timeout > 0)
+        ):
+            raise ValueError(f"body_timeout must be a number of seconds > 0, got {body_timeout!r}")
         if store is not None and not isinstance(store, DeliveryStore):
             raise TypeError("store must have async claim(), complete() and release() methods")
         self._masks = [Secret(key.decode("utf-8", "replace")) for key in self._keys]
@@ -78,6 +96,7 @@ class WebhookReceiver:
         self.store: DeliveryStore = store if store is not None else MemoryDeliveryStore()
         self.tolerance = check_tolerance(tolerance)
         self.max_body_size = max_body_size
+        self.body_timeout = float(body_timeout)
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver secrets=*** store={self.store!r}>"
@@ -85,6 +104,23 @@ class WebhookReceiver:
     def too_large(self) -> WebhookReply:
         """The answer to a body over ``max_body_size``."""
         return WebhookReply(413, f"too_large: the body exceeds {self.max_body_size} bytes")
+
+    def too_slow(self) -> WebhookReply:
+        """The answer to a body that did not arrive within ``body_timeout``."""
+        return WebhookReply(408, f"too_slow: the body took over {self.body_timeout:g}s")
+
+    async def receive(
+        self, read_body: Callable[[int], Awaitable[Optional[bytes]]], headers: Mapping[str, str]
+    ) -> WebhookReply:
+        """Read the body with ``read_body(limit)`` (``None`` once over ``limit``) within
+        ``body_timeout``, then :meth:`handle` it: what the framework helpers call."""
+        with anyio.move_on_after(self.body_timeout) as scope:
+            body = await read_body(self.max_body_size)
+        if scope.cancelled_caught:
+            return self.too_slow()
+        if body is None:
+            return self.too_large()
+        return await self.handle(body, headers)
 
     async def handle(self, body: bytes, headers: Mapping[str, str]) -> WebhookReply:
         """Verify, deduplicate and process one delivery; never raises for a bad one."""
