@@ -150,3 +150,83 @@ def test_listen_help_shows_only_its_own_options() -> None:
     assert "--forward-to" in done.stdout
     assert "--base-url" not in done.stdout
     assert "--emulator" not in done.stdout
+
+
+async def test_listen_in_process_forwards_prints_and_stops_on_sigterm() -> None:
+    """The same command in this process, so that its paths are measured: human lines,
+    forward answers 2xx / 5xx / no connection, and a clean stop on SIGTERM."""
+    import io
+
+    from crewship_async.cli._app import build_parser
+    from crewship_async.cli._output import Output
+    from crewship_async.cli._webhook_listen import listen_for_deliveries
+
+    answers = [204, 503]
+
+    async def target(request: web.Request) -> web.Response:
+        return web.Response(status=answers.pop(0))
+
+    app = web.Application()
+    app.router.add_post("/hook", target)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    forward = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    args = build_parser().parse_args(
+        ["webhooks", "listen", "--secret", "whsec_in", "--port", "0", "--forward-to", forward]
+    )
+    stdout, stderr = io.StringIO(), io.StringIO()
+    task = asyncio.create_task(
+        listen_for_deliveries(
+            args, Output(json_mode=False, need_rich=False, stdout=stdout, stderr=stderr)
+        )
+    )
+    try:
+        for _ in range(1000):
+            if "listening" in stderr.getvalue():
+                break
+            await asyncio.sleep(0.01)
+        url = re.search(r"http://\S+/", stderr.getvalue()).group(0)  # type: ignore[union-attr]
+        assert await post(url, BODY, headers("whsec_in", "d1")) == (200, "ok")
+        assert (await post(url, BODY, headers("whsec_in", "d2")))[0] == 500  # target 503
+        await runner.cleanup()
+        assert (await post(url, BODY, headers("whsec_in", "d3")))[0] == 500  # target gone
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 405
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(task, 10) == 0
+    finally:
+        task.cancel()
+        await runner.cleanup()
+    assert "run.failed  run_7  failed  [d1]  error: boom  -> 204" in stdout.getvalue()
+    assert "answered 503" in stderr.getvalue()
+    assert "failed: ClientConnectorError" in stderr.getvalue()
+    assert stderr.getvalue().rstrip().endswith("stopped")
+
+
+def test_listen_reports_a_port_in_use() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "crewship_async.cli",
+                "webhooks",
+                "listen",
+                "--secret",
+                "s",
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
