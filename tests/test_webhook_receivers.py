@@ -259,3 +259,16 @@ async def test_a_sender_that_trickles_its_body_is_answered_408(serve: Any) -> No
 def test_body_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="body_timeout"):
         WebhookReceiver("whsec_x", Recorder(), body_timeout=0)
+
+
+async def test_a_receiver_tested_with_the_pytest_plugin_fixtures(
+    crewship_emulator: CrewshipEmulator, crewship_client: Any
+) -> None:
+    recorder = Recorder()
+    async with aiohttp_receiver(WebhookReceiver("whsec_plugin", recorder)) as url:
+        crewship_emulator.add_outgoing_webhook("dep_plugin", url, secret="whsec_plugin")
+        run = await crewship_client.runs.create("dep_plugin", input={"q": 1})
+        await crewship_client.runs.wait(run.run_id, poll_interval=0.02)
+        (delivery,) = await crewship_emulator.wait_for_deliveries(1)
+    assert delivery.delivered
+    assert [event.run_id for event in recorder.events] == [run.run_id]
