@@ -242,8 +242,8 @@ class WebhookVerificationError(CrewshipError, ValueError):
     message), ``bad_timestamp`` (not Unix seconds), ``timestamp_too_old``,
     ``timestamp_in_future``, ``bad_signature`` (none of the signatures matches any of the
     secrets), ``not_json`` (the body is not a UTF-8 JSON object), ``bad_payload`` (the JSON
-    does not describe a run, or contradicts the headers) and ``too_large``. The message
-    never quotes a secret, a signature or the body.
+    does not describe a run, or contradicts the headers). The message never quotes a
+    secret, a signature or the body.
     """
 
     def __init__(self, message: str, *, reason: str) -> None:

@@ -134,11 +134,6 @@ class OutgoingWebhooks:
     def deliveries(self) -> list[WebhookDelivery]:
         return list(self._log)
 
-    def clear(self) -> None:
-        """Forget every subscription and the delivery log."""
-        self._hooks.clear()
-        self._log.clear()
-
     def run_finished(self, run: RunRecord) -> None:
         """Schedule the deliveries for ``run``'s end (called by the store)."""
         event = _EVENT_OF_STATUS.get(run.status)
