@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextvars
 import os
-import signal
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, Optional
@@ -14,6 +12,7 @@ from typing import Any, Optional
 import aiohttp
 from aiohttp import web
 
+from .._signals import wait_for_stop_signal
 from ..integrations.aiohttp import read_body
 from ..webhooks import (
     DELIVERY_HEADER,
@@ -177,7 +176,7 @@ async def listen_for_deliveries(args: argparse.Namespace, out: Output) -> int:
             host, port = runner.addresses[0][:2]
             shown = f"[{host}]" if ":" in host else host
             out.note(f"listening for Crewship webhooks on http://{shown}:{port}/ (Ctrl-C to stop)")
-            await _until_signalled()
+            await wait_for_stop_signal()
         finally:
             await runner.cleanup()
     finally:
@@ -185,20 +184,3 @@ async def listen_for_deliveries(args: argparse.Namespace, out: Output) -> int:
             await session.close()
     out.note("stopped")
     return 0
-
-
-async def _until_signalled() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    installed: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
-            continue
-        installed.append(signum)
-    try:
-        await stop.wait()
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)

@@ -11,6 +11,7 @@ from aiohttp import web
 from .._client import AsyncCrewship
 from ..relay import DEFAULT_HEARTBEAT, SSE_HEADERS, resume_id, sse_frames
 from ..webhooks import WebhookReceiver
+from ..webhooks._receiver import read_limited
 
 __all__ = ["read_body", "relay_run", "webhook_handler"]
 
@@ -21,17 +22,7 @@ _CHUNK = 64 * 1024
 async def read_body(request: web.Request, limit: int) -> Optional[bytes]:
     """The raw request body, or ``None`` once it exceeds ``limit`` bytes (a declared
     ``Content-Length`` over it is refused before anything is read)."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        return None
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)
+    return await read_limited(request.content.iter_chunked(_CHUNK), request.content_length, limit)
 
 
 def webhook_handler(receiver: WebhookReceiver) -> Handler:

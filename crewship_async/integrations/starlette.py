@@ -14,6 +14,7 @@ from starlette.types import Send
 from .._client import AsyncCrewship
 from ..relay import DEFAULT_HEARTBEAT, SSE_HEADERS, resume_id, sse_frames
 from ..webhooks import WebhookReceiver
+from ..webhooks._receiver import read_limited
 
 __all__ = ["EventStreamResponse", "read_body", "relay_run", "webhook_endpoint"]
 
@@ -22,16 +23,8 @@ async def read_body(request: Request, limit: int) -> Optional[bytes]:
     """The raw request body, or ``None`` once it exceeds ``limit`` bytes (a declared
     ``Content-Length`` over it is refused before anything is read)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)
+    length = int(declared) if declared.isdigit() else None
+    return await read_limited(request.stream(), length, limit)
 
 
 def webhook_endpoint(receiver: WebhookReceiver) -> Callable[[Request], Awaitable[Response]]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, Optional
+
+from crewship_async._signals import wait_for_stop_signal
 
 from ._server import CrewshipEmulator
 
@@ -24,26 +25,13 @@ async def serve_forever(host: str = "127.0.0.1", port: int = 8080, **options: An
     ``options`` go to :class:`CrewshipEmulator`. The URL and the API key are printed to
     stdout once the socket is bound (``port=0`` picks a free port).
     """
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    installed: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
-            continue
-        installed.append(signum)
-    try:
-        async with CrewshipEmulator(host=host, port=port, **options) as emulator:
-            print(f"Crewship emulator listening on {emulator.url}", flush=True)
-            print(f"API key: {emulator.api_key}", flush=True)
-            print(f"  export CREWSHIP_BASE_URL={emulator.url}", flush=True)
-            print(f"  export CREWSHIP_API_KEY={emulator.api_key}", flush=True)
-            print("Press Ctrl-C to stop.", flush=True)
-            await stop.wait()
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
+    async with CrewshipEmulator(host=host, port=port, **options) as emulator:
+        print(f"Crewship emulator listening on {emulator.url}", flush=True)
+        print(f"API key: {emulator.api_key}", flush=True)
+        print(f"  export CREWSHIP_BASE_URL={emulator.url}", flush=True)
+        print(f"  export CREWSHIP_API_KEY={emulator.api_key}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        await wait_for_stop_signal()
 
 
 def build_parser() -> argparse.ArgumentParser:

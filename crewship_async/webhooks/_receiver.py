@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Mapping
 from typing import Callable, Optional
 
 import anyio
@@ -21,6 +21,7 @@ __all__ = [
     "EventHandler",
     "WebhookReceiver",
     "WebhookReply",
+    "read_limited",
 ]
 
 logger = logging.getLogger("crewship_async")
@@ -31,6 +32,23 @@ DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 DEFAULT_BODY_TIMEOUT = 10.0
 #: What a receiver calls with each new, verified delivery.
 EventHandler = Callable[[WebhookEvent], Awaitable[None]]
+
+
+async def read_limited(
+    chunks: AsyncIterable[bytes], declared_length: Optional[int], limit: int
+) -> Optional[bytes]:
+    """A request body from its ``chunks``, or ``None`` once it exceeds ``limit`` bytes; a
+    declared length (``Content-Length``) over it is refused before anything is read."""
+    if declared_length is not None and declared_length > limit:
+        return None
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 @attrs.frozen(slots=True)
