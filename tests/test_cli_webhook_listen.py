@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from aiohttp import web
+from web_servers import serve_aiohttp
 
 from crewship_async.webhooks import delivery_headers, verify
 
@@ -95,22 +96,19 @@ async def test_listen_forwards_the_raw_delivery_and_its_headers() -> None:
 
     app = web.Application()
     app.router.add_post("/hook", target)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    forward = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
-        async with listener(
-            "--forward-to", forward, env={"CREWSHIP_WEBHOOK_SECRET": "whsec_env"}
-        ) as (process, url):
-            assert process.stdout is not None
-            status, _ = await post(url, BODY, headers("whsec_env"))
-            assert status == 500  # the target failed: the sender will retry
-            assert await post(url, BODY, headers("whsec_env")) == (200, "ok")
-            text = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
-            assert "run.failed  run_7  failed  [dlv_7]  error: boom  -> 204" in text
-    finally:
-        await runner.cleanup()
+    async with (
+        serve_aiohttp(app) as base,
+        listener("--forward-to", f"{base}/hook", env={"CREWSHIP_WEBHOOK_SECRET": "whsec_env"}) as (
+            process,
+            url,
+        ),
+    ):
+        assert process.stdout is not None
+        status, _ = await post(url, BODY, headers("whsec_env"))
+        assert status == 500  # the target failed: the sender will retry
+        assert await post(url, BODY, headers("whsec_env")) == (200, "ok")
+        text = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
+        assert "run.failed  run_7  failed  [dlv_7]  error: boom  -> 204" in text
     body, forwarded = received[-1]
     assert body == BODY
     assert verify(body, forwarded, "whsec_env").run_id == "run_7"

@@ -23,8 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from aiohttp import web
-from asgi_server import serve_asgi
+from web_servers import serve_aiohttp, serve_asgi
 
 from crewship_async.testing import CrewshipEmulator
 
@@ -134,13 +133,8 @@ async def serve_example(name: str, emulator: CrewshipEmulator) -> AsyncIterator[
             async with serve_asgi(app) as base:
                 yield base + "/"
             return
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        try:
-            yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
-        finally:
-            await runner.cleanup()
+        async with serve_aiohttp(app, handler_cancellation=True, shutdown_timeout=0.5) as base:
+            yield base + "/"
 
 
 @pytest.mark.parametrize("name", APPS)

@@ -12,10 +12,10 @@ from typing import Any, Optional
 import aiohttp
 import pytest
 from aiohttp import web
-from asgi_server import serve_asgi
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from web_servers import serve_aiohttp, serve_asgi
 
 from crewship_async import AsyncCrewship, RunEvent
 from crewship_async._sse import SSEDecoder
@@ -115,13 +115,8 @@ async def aiohttp_app(client: AsyncCrewship) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/runs/{run_id}/events", events)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serve_aiohttp(app, shutdown_timeout=0.5) as base:
+        yield base
 
 
 @asynccontextmanager

@@ -11,8 +11,8 @@ from typing import Any, Callable
 import aiohttp
 import pytest
 from aiohttp import web
-from asgi_server import serve_asgi
 from starlette.applications import Starlette
+from web_servers import serve_aiohttp, serve_asgi
 
 from crewship_async.integrations.aiohttp import webhook_handler
 from crewship_async.integrations.starlette import webhook_endpoint
@@ -26,13 +26,8 @@ Mount = Callable[[WebhookReceiver], Any]
 async def aiohttp_receiver(receiver: WebhookReceiver) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/hook", webhook_handler(receiver))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    finally:
-        await runner.cleanup()
+    async with serve_aiohttp(app) as base:
+        yield f"{base}/hook"
 
 
 @asynccontextmanager
@@ -206,13 +201,10 @@ async def test_stopping_the_emulator_cancels_deliveries_in_flight() -> None:
 
     app = web.Application()
     app.router.add_post("/hook", hang)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
+    async with serve_aiohttp(app, shutdown_timeout=0.1) as base:
         emu = CrewshipEmulator()
         async with emu:
-            emu.add_outgoing_webhook("dep_slow", f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
+            emu.add_outgoing_webhook("dep_slow", f"{base}/hook")
             async with emu.client() as client:
                 run = await client.runs.create("dep_slow", input={})
                 await client.runs.wait(run.run_id, poll_interval=0.02)
@@ -220,8 +212,6 @@ async def test_stopping_the_emulator_cancels_deliveries_in_flight() -> None:
         (delivery,) = emu.webhook_deliveries
         assert delivery.finished
         assert not delivery.delivered
-    finally:
-        await runner.cleanup()
 
 
 def test_add_outgoing_webhook_checks_its_arguments() -> None:

@@ -1,4 +1,5 @@
-"""Serve an ASGI app with uvicorn on 127.0.0.1 inside the test's event loop."""
+"""Serve a web app on 127.0.0.1 (a free port) inside the test's event loop: an
+aiohttp.web ``Application`` with its ``AppRunner``, or an ASGI app with uvicorn."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from aiohttp import web
 
 
 @asynccontextmanager
@@ -28,3 +30,16 @@ async def serve_asgi(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serve_aiohttp(app: web.Application, **runner_options: Any) -> AsyncIterator[str]:
+    """Run ``app`` on a free port; yields its base URL (``http://127.0.0.1:<port>``) and
+    cleans the runner up on exit. ``runner_options`` go to ``web.AppRunner``."""
+    runner = web.AppRunner(app, **runner_options)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
