@@ -17,6 +17,7 @@ from . import _json
 from ._streams import EventStream
 from .errors import CrewshipError
 from .models.events import RunEvent
+from .resources._common import has_control_characters
 
 __all__ = ["DEFAULT_HEARTBEAT", "ERROR_EVENT", "SSE_HEADERS", "resume_id", "sse_frames"]
 
@@ -42,9 +43,7 @@ def resume_id(headers: Mapping[str, str]) -> Optional[str]:
     value = headers.get("Last-Event-ID") or headers.get("last-event-id")
     if not value or len(value) > _MAX_RESUME_ID:
         return None
-    if any(ord(c) < 0x20 or c == "\x7f" for c in value):
-        return None
-    return value
+    return None if has_control_characters(value) else value
 
 
 def event_frame(event: RunEvent) -> bytes:

@@ -9,11 +9,17 @@ from urllib.parse import quote
 from ..models.runs import check_environment
 
 __all__ = [
+    "has_control_characters",
     "check_environment",
     "check_json_object",
     "check_optional_str",
     "segment",
 ]
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds an ASCII control character (C0 or DEL)."""
+    return any(ord(c) < 0x20 or c == "\x7f" for c in text)
 
 
 def segment(name: str, value: object) -> str:

@@ -11,7 +11,7 @@ from .._loopback import is_loopback_host
 from .._redact import Secret
 from .._transport import Transport
 from ..models.runs import RunCreated
-from ._common import check_json_object
+from ._common import check_json_object, has_control_characters
 
 __all__ = ["WEBHOOK_DISPLAY_PATH", "Webhooks"]
 
@@ -62,20 +62,16 @@ def _token_from_url(url: str, base_url: str) -> str:
     return token
 
 
-def _has_control_characters(text: str) -> bool:
-    return any(ord(c) < 0x20 or c == "\x7f" for c in text)
-
-
 def _check_token(token: object, base_url: str) -> str:
     """The token, given alone or inside the webhook URL, checked without ever echoing it
     (it is a credential)."""
     if not isinstance(token, str):
         raise TypeError(f"the webhook token must be a string, got {type(token).__name__}")
-    if token != token.strip() or _has_control_characters(token):
+    if token != token.strip() or has_control_characters(token):
         raise ValueError("the webhook token contains whitespace or control characters")
     if "://" in token:
         token = _token_from_url(token, base_url)
-        if _has_control_characters(token):
+        if has_control_characters(token):
             raise ValueError("the webhook URL's token contains control characters")
     if token in ("", ".", ".."):
         raise ValueError("the webhook token must be a non-empty string other than '.' and '..'")
