@@ -727,8 +727,7 @@ class FanOut:
         if self._engine is not None:
             return self._engine
         transport = self._transport
-        connector = transport.session().connector
-        pool = connector.limit if connector is not None else 0
+        pool = transport.pool_size()
         limit = self._concurrency if not pool else min(self._concurrency, pool)
         if limit < self._concurrency:
             logger.debug(

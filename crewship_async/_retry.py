@@ -32,10 +32,19 @@ from typing import Optional
 
 import attrs
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryPolicy", "is_transient_status", "parse_retry_after"]
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 _ALWAYS_RETRIED_STATUSES = frozenset({429, 503})
+
+
+def is_transient_status(status: int) -> bool:
+    """Whether an error status says "try again later" (429 or any 5xx) rather than "no".
+
+    The stream reconnect and ``runs.wait``'s fallback to polling use this; the retry of a
+    single call also weighs the method (:meth:`RetryPolicy.retries_status`).
+    """
+    return status == 429 or status >= 500
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:

@@ -18,6 +18,7 @@ import anyio
 
 from . import _json
 from ._connection import StreamConnection
+from ._retry import is_transient_status
 from ._sse import EventTooLargeError, ServerSentEvent, SSEDecoder
 from ._transport import Transport
 from .errors import APIConnectionError, APIError, StreamError
@@ -199,7 +200,7 @@ class EventStream:
                     self._path, last_event_id=self.last_event_id, attempt=self._failures + 1
                 )
             except APIError as exc:
-                if not (exc.status_code == 429 or exc.status_code >= 500):
+                if not is_transient_status(exc.status_code):
                     raise
                 retry_after = getattr(exc, "retry_after", None)
                 if retry_after is not None and (

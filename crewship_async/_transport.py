@@ -119,6 +119,11 @@ class Transport:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
+    def pool_size(self) -> int:
+        """How many connections the session's pool opens at most (0: unlimited)."""
+        connector = self.session().connector
+        return connector.limit if connector is not None else 0
+
     def session(self) -> aiohttp.ClientSession:
         """The session, created on first use inside the running loop.
 

@@ -13,6 +13,7 @@ import anyio
 
 from .._convert import structure, structure_list
 from .._pagination import AsyncPager, validate_page_size
+from .._retry import is_transient_status
 from .._streams import EventStream
 from .._transport import Transport
 from ..errors import APIConnectionError, APIError, APITimeoutError, ResponseError, StreamError
@@ -199,7 +200,7 @@ class Runs:
         except (StreamError, APIConnectionError, ResponseError) as exc:
             logger.debug("runs.wait(%s): stream unavailable (%s); polling", run_id, exc)
         except APIError as exc:
-            if exc.status_code < 500 and exc.status_code != 429:
+            if not is_transient_status(exc.status_code):
                 raise
             logger.debug("runs.wait(%s): stream unavailable (%s); polling", run_id, exc)
         interval = poll_interval
