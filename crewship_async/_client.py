@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 from urllib.parse import urlsplit
 
+import aiohttp
+
+from ._logging import configure_from_environment
 from ._loopback import is_localhost_name, is_loopback_host
+from ._proxy import ProxyChoice, choose_proxy
 from ._responses import DEFAULT_MAX_RESPONSE_SIZE
 from ._retry import RetryPolicy
 from ._streams import DEFAULT_IDLE_TIMEOUT
 from ._transport import Transport
+from ._transport._hooks import ResponseHook
 from .errors import CrewshipError
 from .resources.runs import Runs
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from .resources.tables import Tables
     from .resources.threads import Threads
     from .resources.webhooks import Webhooks
@@ -40,6 +43,36 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError(f"header {name!r} contains a CR, LF or NUL character; refused")
     if name.lower() == "authorization":
         raise ValueError("set the API key with api_key=, not an Authorization header")
+
+
+def _check_headers(headers: Optional[Mapping[str, str]], name: str) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise TypeError(f"{name} must be a mapping of str to str")
+    checked = dict(headers)
+    for key, value in checked.items():
+        _check_header(key, value)
+    return checked
+
+
+def _check_trace_configs(value: object) -> list[aiohttp.TraceConfig]:
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(item, aiohttp.TraceConfig) for item in value
+    ):
+        raise TypeError("trace_configs must be a list of aiohttp.TraceConfig")
+    return list(value)
+
+
+def _check_hooks(value: object) -> list[ResponseHook]:
+    if value is None:
+        return []
+    hooks = [value] if callable(value) else value
+    if not isinstance(hooks, (list, tuple)) or not all(callable(hook) for hook in hooks):
+        raise TypeError("on_response must be a callable or a list of callables")
+    return list(hooks)
 
 
 def _normalise_base_url(value: str, *, allow_insecure_http: bool, borrowed: bool) -> str:
@@ -86,6 +119,19 @@ class AsyncCrewship:
     ``max_response_size`` caps the decoded size of one response body in bytes (default
     32 MiB); a larger body raises :class:`ResponseError` without being read further.
 
+    ``proxy`` (an ``http://`` or ``https://`` URL, credentials allowed) sends every request
+    through that proxy; otherwise ``trust_env`` (default true) takes the proxy from
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY``, except for a loopback
+    base URL, which always goes direct. ``trace_configs`` (a list of
+    ``aiohttp.TraceConfig``) is given to the session the client makes; every request is
+    tagged with a :class:`RequestContext` as ``trace_request_ctx``. ``on_response``: a
+    callable (or list of them, plain or async) called with the :class:`ResponseInfo` of
+    every response, retried ones included; what it raises is logged and ignored. With
+    ``session=``, the lent session keeps its own settings: ``proxy`` and
+    ``trace_configs`` are refused and the environment is not read. ``CREWSHIP_LOG=info``
+    or ``debug`` turns on the ``crewship_async`` logger's stderr output (see
+    :func:`enable_logging`).
+
     The key never appears in ``repr``, logs or errors, and the client cannot be pickled.
     Plain ``http://`` to a host other than loopback (an IP literal, ``localhost``, or a
     ``*.localhost`` name, which the client resolves to loopback itself) is refused unless
@@ -107,7 +153,12 @@ class AsyncCrewship:
         idle_timeout: Optional[float] = DEFAULT_IDLE_TIMEOUT,
         allow_insecure_http: bool = False,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        proxy: Optional[str] = None,
+        trust_env: bool = True,
+        trace_configs: Optional[Sequence[aiohttp.TraceConfig]] = None,
+        on_response: Union[ResponseHook, Sequence[ResponseHook], None] = None,
     ) -> None:
+        configure_from_environment()
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key:
             raise CrewshipError(
@@ -141,9 +192,25 @@ class AsyncCrewship:
                 max_delay=policy.max_delay,
                 max_retry_after=policy.max_retry_after,
             )
-        headers = dict(default_headers or {})
-        for name, value in headers.items():
-            _check_header(name, value)
+        headers = _check_headers(default_headers, "default_headers")
+        configs = _check_trace_configs(trace_configs)
+        hooks = _check_hooks(on_response)
+        if not isinstance(trust_env, bool):
+            raise TypeError("trust_env must be a bool")
+        if session is not None:
+            if proxy is not None:
+                raise ValueError(
+                    "proxy= applies to the session the client makes; set the proxy on the "
+                    "aiohttp session you lend (session=) instead"
+                )
+            if configs:
+                raise ValueError(
+                    "trace_configs= applies to the session the client makes; give them to "
+                    "the aiohttp session you lend (session=) instead"
+                )
+            self._proxy = ProxyChoice(None)
+        else:
+            self._proxy = choose_proxy(self.base_url, proxy=proxy, trust_env=trust_env)
         self.timeout = timeout
         self.retry_policy = policy
         self.idle_timeout = idle_timeout
@@ -156,6 +223,9 @@ class AsyncCrewship:
             default_headers=headers,
             session=session,
             max_response_size=max_response_size,
+            proxy=self._proxy.url,
+            trace_configs=configs,
+            on_response=hooks,
         )
         self.runs = Runs(self._transport, idle_timeout=idle_timeout)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from ._metadata import ResponseInfo
 from ._redact import scrub, scrub_value
 
 __all__ = [
@@ -81,8 +82,12 @@ class APIError(CrewshipError):
     Attributes: ``status_code``; ``message`` (the server's ``error.message``, or a summary of
     the body when it has none); ``code`` (``error.code`` when given); ``body`` (the decoded
     JSON body, or the text when it was not JSON); ``request_id`` (the ``x-request-id``
-    header); ``method`` and ``path`` of the request.
+    header); ``method`` and ``path`` of the request; ``response_info``: the
+    :class:`~crewship_async.ResponseInfo` of the response (status, headers, elapsed,
+    attempts), when the error came from a call's response.
     """
+
+    response_info: Optional[ResponseInfo] = None
 
     def __init__(
         self,

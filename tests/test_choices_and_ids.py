@@ -256,11 +256,15 @@ async def test_an_outcome_holds_the_item_as_given(crewship_client: AsyncCrewship
 # -- the DEBUG line of each stream open attempt ----------------------------------------------------
 
 
-def attempt_lines(caplog: pytest.LogCaptureFixture, path: str) -> list[str]:
+def attempt_lines(caplog: pytest.LogCaptureFixture, run_id: str) -> list[str]:
+    """The attempt lines of the stream of ``run_id`` (they name the path template and the
+    run id)."""
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == "crewship_async" and record.getMessage().startswith(f"GET {path} -> ")
+        if record.name == "crewship_async"
+        and record.getMessage().startswith("GET /v1/runs/{run_id}/events -> ")
+        and record.getMessage().endswith(f", runs.stream, run_id={run_id})")
     ]
 
 
@@ -273,21 +277,21 @@ async def test_each_stream_open_is_logged_like_every_other_request(
     async with crewship_client.runs.stream(created.run_id) as events:
         async for _ in events:
             pass
-    (line,) = attempt_lines(caplog, path)
-    assert line.startswith(f"GET {path} -> 200 in ")
-    assert line.endswith("s (attempt 1)")
+    (line,) = attempt_lines(caplog, created.run_id)
+    assert line.startswith("GET /v1/runs/{run_id}/events -> 200 in ")
+    assert "s (attempt 1, runs.stream" in line
     assert any(m.getMessage().startswith("POST /v1/runs -> 202 in ") for m in caplog.records)
 
     transport = crewship_client._transport
     connection = await transport.open_stream(path, attempt=3)
     connection.close()
-    assert attempt_lines(caplog, path)[-1].endswith("(attempt 3)")
+    assert "(attempt 3, " in attempt_lines(caplog, created.run_id)[-1]
 
     missing = "/v1/runs/run_missing/events"
     with pytest.raises(Exception, match="404"):
         await transport.open_stream(missing)
-    (line,) = attempt_lines(caplog, missing)
-    assert line.startswith(f"GET {missing} -> 404 in ")
+    (line,) = attempt_lines(caplog, "run_missing")
+    assert line.startswith("GET /v1/runs/{run_id}/events -> 404 in ")
     assert "Authorization" not in " ".join(r.getMessage() for r in caplog.records)
 
 
@@ -302,9 +306,9 @@ async def test_a_stream_open_that_gets_no_response_is_logged_with_the_exception_
     async with client:
         with pytest.raises(Exception, match="could not open the stream"):
             await client._transport.open_stream("/v1/runs/run_1/events", attempt=2)
-    (line,) = attempt_lines(caplog, "/v1/runs/run_1/events")
-    assert line.startswith("GET /v1/runs/run_1/events -> ClientConnectorError in ")
-    assert line.endswith("(attempt 2)")
+    (line,) = attempt_lines(caplog, "run_1")
+    assert line.startswith("GET /v1/runs/{run_id}/events -> ClientConnectorError in ")
+    assert "(attempt 2, " in line
     assert "sk_test" not in line
 
 
@@ -326,6 +330,6 @@ async def test_a_reconnect_is_logged_as_the_next_attempt(
     async with crewship_client.runs.stream(created.run_id) as events:
         async for _ in events:
             pass
-    lines = attempt_lines(caplog, path)
+    lines = attempt_lines(caplog, created.run_id)
     assert [line.split(" -> ")[1].split(" ")[0] for line in lines] == ["503", "200"]
-    assert [line.rsplit("(", 1)[1] for line in lines] == ["attempt 1)", "attempt 2)"]
+    assert [line.rsplit("(", 1)[1].split(",")[0] for line in lines] == ["attempt 1", "attempt 2"]

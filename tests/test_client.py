@@ -230,14 +230,14 @@ def test_client_cannot_be_copied() -> None:
 
 def test_constructed_outside_a_loop_without_a_session() -> None:
     client = AsyncCrewship(api_key=API_KEY, base_url=BASE)
-    assert client._transport._session is None
+    assert client._transport.pool.open_session is None
     assert not client.closed
 
     async def use() -> asyncio.AbstractEventLoop:
         with aioresponses() as mock:
             mock.get(RUN_URL, payload=RUN)
             await client.runs.get("run_1")
-        session = client._transport._session
+        session = client._transport.pool.open_session
         assert session is not None
         assert session._loop is asyncio.get_running_loop()
         await client.aclose()
@@ -249,10 +249,10 @@ def test_constructed_outside_a_loop_without_a_session() -> None:
 
 async def test_session_created_lazily_and_closed_by_async_with() -> None:
     client = AsyncCrewship(api_key=API_KEY, base_url=BASE)
-    assert client._transport._session is None
+    assert client._transport.pool.open_session is None
     async with client as entered:
         assert entered is client
-        session = client._transport._session
+        session = client._transport.pool.open_session
         assert session is not None
         assert not session.closed
         assert session.connector is not None
@@ -301,7 +301,7 @@ async def test_borrowed_session_is_used_and_never_closed(mocked: aioresponses) -
         async with AsyncCrewship(api_key=API_KEY, base_url=BASE, session=session) as client:
             run = await client.runs.get("run_1")
             assert run.id == "run_1"
-            assert client._transport._session is session
+            assert client._transport.session() is session
         assert client.closed
         assert not session.closed
         with pytest.raises(ClientClosedError):

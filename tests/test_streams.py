@@ -48,7 +48,7 @@ from crewship_async import (
     StreamError,
     _streams,
 )
-from crewship_async import _transport as transport_module
+from crewship_async._transport import _stream_open as transport_module
 
 EVENTS_PATH = "/v1/runs/run_1/events"
 

@@ -277,16 +277,21 @@ async def test_debug_line_per_attempt(
     lines = [r.getMessage() for r in caplog.records if r.name == "crewship_async"]
     attempts = [line for line in lines if "(attempt" in line]
     assert len(attempts) == 3
-    assert attempts[0].startswith("GET /v1/runs/run_1 -> 503 in ")
-    assert attempts[0].endswith("(attempt 1)")
-    assert attempts[1].startswith("GET /v1/runs/run_1 -> ServerDisconnectedError in ")
-    assert attempts[1].endswith("(attempt 2)")
-    assert attempts[2].startswith("GET /v1/runs/run_1 -> 200 in ")
-    assert attempts[2].endswith("(attempt 3)")
+    suffix = ", runs.get, run_id=run_1)"
+    assert attempts[0].startswith("GET /v1/runs/{run_id} -> 503 in ")
+    assert attempts[0].endswith("(attempt 1" + suffix)
+    assert attempts[1].startswith("GET /v1/runs/{run_id} -> ServerDisconnectedError in ")
+    assert attempts[1].endswith("(attempt 2" + suffix)
+    assert attempts[2].startswith("GET /v1/runs/{run_id} -> 200 in ")
+    assert attempts[2].endswith("(attempt 3" + suffix)
     retries = [line for line in lines if "retry" in line]
-    assert retries[0].startswith("GET /v1/runs/run_1: retry 1/2 in ")
+    assert retries[0].startswith("GET /v1/runs/{run_id}: retry 1/2 in ")
     assert retries[0].endswith("after ServiceUnavailableError")
-    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.name == "crewship_async")
+    attempt_records = [r for r in caplog.records if "(attempt" in r.getMessage()]
+    assert all(r.levelno == logging.INFO for r in attempt_records)
+    assert [r.crewship_request.attempt for r in attempt_records] == [1, 2, 3]
+    assert [r.crewship_outcome for r in attempt_records] == [503, "ServerDisconnectedError", 200]
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if "retry" in r.getMessage())
 
 
 async def test_key_never_in_errors_or_logs(
@@ -902,4 +907,4 @@ async def test_closing_the_client_ends_calls_in_flight(
     if session is not None:
         assert not session.closed
         await session.close()
-    assert client._transport._in_flight == set()
+    assert client._transport.pool.in_flight == set()

@@ -1,0 +1,145 @@
+"""Opening one event-stream connection: a single attempt, bounded in time, errors mapped.
+
+Reading the stream is :mod:`crewship_async._streams`' job; this module ends when the
+response headers said ``200 text/event-stream`` (or an error was raised for them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Optional
+
+import aiohttp
+import anyio
+
+from .._connection import CallGuard, StreamConnection
+from .._operations import describe
+from .._responses import ERROR_BODY_LIMIT, make_api_error, read_capped
+from ..errors import APITimeoutError, ClientClosedError, ResponseError
+from ._call import CONNECT_TIMEOUT
+from ._failures import connection_error
+from ._hooks import CallRecord, ResponseHooks
+from ._log import log_attempt
+from ._session import SessionOwner
+
+__all__ = ["StreamOpener"]
+
+
+class StreamOpener:
+    """Opens ``GET`` event streams through one session owner."""
+
+    def __init__(
+        self,
+        sessions: SessionOwner,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        proxy: Optional[str],
+        in_flight: set[CallGuard],
+        hooks: ResponseHooks,
+    ) -> None:
+        self._sessions = sessions
+        self._base_url = base_url
+        self._headers = headers
+        self.proxy = proxy
+        self._in_flight = in_flight
+        self.hooks = hooks
+
+    async def open(
+        self,
+        path: str,
+        last_event_id: Optional[str],
+        connect_timeout: Optional[float],
+        attempt: int,
+    ) -> StreamConnection:
+        session = self._sessions.get()
+        headers = self._headers
+        if last_event_id:
+            headers = {**headers, "Last-Event-ID": last_event_id}
+        limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=limit, connect=limit)
+        method = "GET"
+        context = describe(method, path, attempt=attempt)
+        record = CallRecord(context)
+        record.attempt_started(attempt)
+        guard = CallGuard()
+        self._in_flight.add(guard)
+        try:
+            async with guard:
+                with anyio.fail_after(limit * 3):
+                    response = await session.get(
+                        self._base_url + path,
+                        headers=headers,
+                        timeout=timeout,
+                        allow_redirects=False,
+                        proxy=self.proxy,
+                        trace_request_ctx=context,
+                    )
+        except TimeoutError as exc:
+            log_attempt(context, type(exc).__name__, record.elapsed_attempt())
+            if not isinstance(exc, aiohttp.ClientError):
+                raise APITimeoutError(
+                    f"GET {path}: no response headers within {limit * 3:.1f}s",
+                    method=method,
+                    path=path,
+                ) from exc
+            raise connection_error(exc, method, path, "could not open the stream") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            log_attempt(context, type(exc).__name__, record.elapsed_attempt())
+            raise connection_error(exc, method, path, "could not open the stream") from exc
+        finally:
+            self._in_flight.discard(guard)
+        if guard.fired:
+            log_attempt(context, "ClientClosedError", record.elapsed_attempt())
+            raise ClientClosedError(f"GET {path}: the client was closed while opening the stream")
+        log_attempt(context, response.status, record.elapsed_attempt())
+        try:
+            record.responded(response.status, response.headers)
+            await self.hooks.responded(record)
+            if response.status >= 300:
+                raw = await self._read_error_body(response, path, limit * 3)
+                error = make_api_error(
+                    response.status, response.headers, raw, method=method, path=path
+                )
+                error.response_info = record.error_info()
+                raise error
+            content_type = response.headers.get("Content-Type", "")
+            if not content_type.startswith("text/event-stream"):
+                raise ResponseError(
+                    f"GET {path} -> {response.status}: expected text/event-stream, "
+                    f"got {content_type or 'no content type'}",
+                    method=method,
+                    path=path,
+                )
+        except BaseException:
+            response.close()
+            raise
+        return StreamConnection(response, method=method, path=path, in_flight=self._in_flight)
+
+    async def _read_error_body(
+        self, response: aiohttp.ClientResponse, path: str, limit: float
+    ) -> bytes:
+        """The body of a stream's HTTP error response: within ``limit`` seconds, ended by
+        ``aclose``, and with aiohttp's errors mapped (the caller closes the response)."""
+        guard = CallGuard()
+        self._in_flight.add(guard)
+        try:
+            async with guard:
+                with anyio.move_on_after(limit):
+                    try:
+                        return (await read_capped(response, ERROR_BODY_LIMIT))[0]
+                    except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+                        raise connection_error(
+                            exc, "GET", path, f"the {response.status} error response was cut short"
+                        ) from exc
+                raise APITimeoutError(
+                    f"GET {path} -> {response.status}: the error response did not arrive "
+                    f"within {limit:.1f}s",
+                    method="GET",
+                    path=path,
+                )
+        finally:
+            self._in_flight.discard(guard)
+        raise ClientClosedError(
+            f"GET {path}: the client was closed while reading the error response"
+        )
