@@ -14,7 +14,7 @@ import aiohttp
 
 from ._logging import configure_from_environment
 from ._loopback import is_localhost_name, is_loopback_host
-from ._proxy import ProxyChoice, choose_proxy
+from ._proxy import ProxyChoice, choose_proxy, display_proxy
 from ._responses import DEFAULT_MAX_RESPONSE_SIZE
 from ._retry import RetryPolicy
 from ._streams import DEFAULT_IDLE_TIMEOUT
@@ -258,6 +258,13 @@ class AsyncCrewship:
 
     def __reduce__(self) -> Any:
         raise TypeError("AsyncCrewship holds an API key and cannot be pickled")
+
+    @property
+    def proxy(self) -> Optional[str]:
+        """The proxy the client's requests go through, credentials masked (``None``: direct,
+        or a lent session's own settings)."""
+        url = self._proxy.url
+        return None if url is None else display_proxy(url)
 
     @property
     def max_connections(self) -> int:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from .. import _json
+from .. import _json, _tracing
 from .._connection import CallGuard, StreamConnection
 from .._metadata import ResponseInfo
 from .._operations import describe
@@ -76,6 +77,11 @@ class Transport:
         self.retry_policy = retry_policy
         self.max_connections = max_connections
         self.proxy = proxy
+        parts = urlsplit(base_url)
+        self._server = (
+            parts.hostname or "",
+            parts.port or (443 if parts.scheme == "https" else 80),
+        )
         self.on_response = tuple(on_response)
         self._owns_pool = shared_pool is None
         self._closed_here = False
@@ -228,6 +234,22 @@ class Transport:
             retry_rate_limits=retry_rate_limits,
             context=context,
         )
+        if not _tracing.AVAILABLE:
+            return await self._run(spec, record)
+        deployment = json.get("deployment_id") if isinstance(json, dict) else None
+        with _tracing.call_span(context, self._server, deployment) as span:
+            try:
+                reply = await self._run(spec, record)
+            except BaseException as exc:
+                _tracing.finish_call(
+                    span, status=record.status, attempts=record.attempts, error=exc
+                )
+                raise
+            _tracing.finish_call(span, status=record.status, attempts=record.attempts, error=None)
+            return reply
+
+    async def _run(self, spec: CallSpec, record: CallRecord) -> Reply:
+        """The call under a guard that :meth:`aclose` fires, its errors finished."""
         guard = CallGuard()
         self._in_flight.add(guard)
         try:
@@ -242,7 +264,8 @@ class Transport:
         finally:
             self._in_flight.discard(guard)
         raise ClientClosedError(
-            f"{method} {shown}: the client was closed during the call" + maybe_applied(method)
+            f"{spec.method} {spec.shown}: the client was closed during the call"
+            + maybe_applied(spec.method)
         )
 
     async def open_stream(

@@ -1,0 +1,116 @@
+"""OpenTelemetry spans of the SDK's calls, when ``opentelemetry-api`` is installed.
+
+The ``otel`` extra installs it; without it every function here does nothing. One span per
+logical call (``runs.create``, ...), of kind CLIENT, covering all of its attempts, so an
+instrumentation of aiohttp (``opentelemetry-instrumentation-aiohttp-client``) nests one
+child span per attempt under it. Attributes follow the stable HTTP client conventions
+(``http.request.method``, ``server.address``, ``server.port``, ``url.template``,
+``http.response.status_code``, ``error.type``, ``http.request.resend_count``) plus
+``crewship.operation`` and the ids the call names (``crewship.run_id``,
+``crewship.thread_id``, ``crewship.table_id``, ``crewship.row_id``,
+``crewship.deployment_id``). No URL is recorded: the path template stands for it, so a
+webhook token, which sits in the URL path, never reaches an attribute; neither does a
+header. The tracer comes from the global tracer provider at each call, so a provider set
+after the client was made is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Optional
+
+from ._operations import RequestContext
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+_trace: Any
+try:
+    from opentelemetry import trace as _trace
+except ImportError:  # pragma: no cover - the CI's run without the extra takes this branch
+    _trace = None
+
+__all__ = ["AVAILABLE", "add_event", "call_span", "finish_call", "span_attributes", "stream_span"]
+
+AVAILABLE = _trace is not None
+_SCOPE = "crewship_async"
+
+
+def span_attributes(
+    context: RequestContext, server: tuple[str, int], deployment_id: Optional[str] = None
+) -> dict[str, Any]:
+    """The attributes a call's span starts with."""
+    attributes: dict[str, Any] = {
+        "http.request.method": context.method,
+        "server.address": server[0],
+        "server.port": server[1],
+        "url.template": context.template,
+        "crewship.operation": context.operation,
+    }
+    for name in ("run_id", "thread_id", "table_id", "row_id"):
+        value = getattr(context, name)
+        if value is not None:
+            attributes[f"crewship.{name}"] = value
+    if deployment_id is not None:
+        attributes["crewship.deployment_id"] = deployment_id
+    return attributes
+
+
+def _start(name: str, attributes: Mapping[str, Any]) -> Optional[Span]:
+    if _trace is None:
+        return None
+    tracer = _trace.get_tracer(_SCOPE, __version__)
+    span: Span = tracer.start_span(name, kind=_trace.SpanKind.CLIENT, attributes=attributes)
+    return span
+
+
+def finish_call(
+    span: Optional[Span],
+    *,
+    status: Optional[int],
+    attempts: int,
+    error: Optional[BaseException],
+) -> None:
+    """Record the outcome of a call on its span and end it."""
+    if span is None or _trace is None:
+        return
+    if span.is_recording():
+        if status is not None:
+            span.set_attribute("http.response.status_code", status)
+        if attempts > 1:
+            span.set_attribute("http.request.resend_count", attempts - 1)
+        if error is not None:
+            kind = str(status) if status is not None and status >= 400 else type(error).__name__
+            span.set_attribute("error.type", kind)
+            span.set_status(_trace.Status(_trace.StatusCode.ERROR, type(error).__name__))
+    span.end()
+
+
+@contextmanager
+def call_span(
+    context: RequestContext, server: tuple[str, int], deployment_id: Optional[str]
+) -> Iterator[Optional[Span]]:
+    """The span of one call, current while the block runs (``None`` without OpenTelemetry).
+
+    The caller ends it with :func:`finish_call`; this only makes it current.
+    """
+    span = _start(context.operation, span_attributes(context, server, deployment_id))
+    if span is None or _trace is None:
+        yield None
+        return
+    with _trace.use_span(span, end_on_exit=False, record_exception=False):
+        yield span
+
+
+def stream_span(context: RequestContext, server: tuple[str, int]) -> Optional[Span]:
+    """A span for an event stream, ended by the stream when it closes (``None`` without
+    OpenTelemetry). Not made current: a stream outlives the code that opened it."""
+    return _start(context.operation, span_attributes(context, server))
+
+
+def add_event(span: Optional[Span], name: str, attributes: Mapping[str, Any]) -> None:
+    """A span event (a reconnect, the terminal event), when the span records."""
+    if span is not None and span.is_recording():
+        span.add_event(name, attributes=dict(attributes))
