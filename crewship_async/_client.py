@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from urllib.parse import urlsplit
 
 import aiohttp
+import attrs
 
 from ._logging import configure_from_environment
 from ._loopback import is_localhost_name, is_loopback_host
@@ -33,6 +34,16 @@ __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "AsyncCrewship"]
 DEFAULT_BASE_URL = "https://api.crewship.dev"
 DEFAULT_TIMEOUT = 60.0
 API_KEY_ENV = "CREWSHIP_API_KEY"
+
+
+class _Unset:
+    """The default of a ``with_options`` argument that was not given."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
 BASE_URL_ENV = "CREWSHIP_BASE_URL"
 
 
@@ -54,6 +65,24 @@ def _check_headers(headers: Optional[Mapping[str, str]], name: str) -> dict[str,
     for key, value in checked.items():
         _check_header(key, value)
     return checked
+
+
+def _check_timeout(timeout: Optional[float]) -> Optional[float]:
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
+    return timeout
+
+
+def _check_idle(idle_timeout: Optional[float]) -> Optional[float]:
+    if idle_timeout is not None and not idle_timeout > 0:
+        raise ValueError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
+    return idle_timeout
+
+
+def _retry_policy(policy: RetryPolicy, max_retries: Optional[int]) -> RetryPolicy:
+    if max_retries is None:
+        return policy
+    return attrs.evolve(policy, max_retries=max_retries)
 
 
 def _check_trace_configs(value: object) -> list[aiohttp.TraceConfig]:
@@ -172,10 +201,8 @@ class AsyncCrewship:
         self.base_url = _normalise_base_url(
             url, allow_insecure_http=allow_insecure_http, borrowed=session is not None
         )
-        if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
-        if idle_timeout is not None and not idle_timeout > 0:
-            raise ValueError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
+        _check_timeout(timeout)
+        _check_idle(idle_timeout)
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise TypeError("max_connections must be an int")
         if max_connections < 1:
@@ -184,14 +211,7 @@ class AsyncCrewship:
             raise TypeError("max_response_size must be an int (bytes)")
         if max_response_size < 1:
             raise ValueError(f"max_response_size must be >= 1, got {max_response_size}")
-        policy = retry_policy or RetryPolicy()
-        if max_retries is not None:
-            policy = RetryPolicy(
-                max_retries=max_retries,
-                initial_delay=policy.initial_delay,
-                max_delay=policy.max_delay,
-                max_retry_after=policy.max_retry_after,
-            )
+        policy = _retry_policy(retry_policy or RetryPolicy(), max_retries)
         headers = _check_headers(default_headers, "default_headers")
         configs = _check_trace_configs(trace_configs)
         hooks = _check_hooks(on_response)
@@ -251,6 +271,46 @@ class AsyncCrewship:
         from .resources.webhooks import Webhooks
 
         return Webhooks(self._transport)
+
+    def with_options(
+        self,
+        *,
+        timeout: Optional[float] = _UNSET,
+        max_retries: Optional[int] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+        idle_timeout: Optional[float] = _UNSET,
+        on_response: Union[ResponseHook, Sequence[ResponseHook], None] = None,
+    ) -> AsyncCrewship:
+        """A copy of this client with other per-call settings, sharing its connection pool.
+
+        Cheap enough to make per request (no session, no connection is made). Options not
+        given keep this client's values; ``default_headers`` are added to (and override)
+        this client's; ``on_response`` hooks run after this client's. ``timeout=None`` and
+        ``idle_timeout=None`` mean none, as in the constructor. Closing the copy makes only
+        the copy unusable; closing this client ends the copy's calls too. Raises the
+        constructor's errors for invalid values.
+        """
+        transport = self._transport
+        new_timeout = self.timeout if timeout is _UNSET else _check_timeout(timeout)
+        new_idle = self.idle_timeout if idle_timeout is _UNSET else _check_idle(idle_timeout)
+        policy = _retry_policy(retry_policy or self.retry_policy, max_retries)
+        headers = {
+            **transport.default_headers,
+            **_check_headers(default_headers, "default_headers"),
+        }
+        hooks = [*transport.on_response, *_check_hooks(on_response)]
+        copy = object.__new__(AsyncCrewship)
+        copy.base_url = self.base_url
+        copy.timeout = new_timeout
+        copy.retry_policy = policy
+        copy.idle_timeout = new_idle
+        copy._proxy = self._proxy
+        copy._transport = transport.derive(
+            timeout=new_timeout, retry_policy=policy, default_headers=headers, on_response=hooks
+        )
+        copy.runs = Runs(copy._transport, idle_timeout=new_idle)
+        return copy
 
     def __repr__(self) -> str:
         state = " closed" if self._transport.closed else ""

@@ -333,3 +333,56 @@ def test_crewship_log_turns_the_logger_on_in_a_user_process(level: str, retry_li
     assert "crewship_async INFO POST /v1/runs -> 202 in " in done.stderr
     assert "(attempt 1, runs.create)" in done.stderr
     assert done.stdout == ""
+
+
+# --- with_options ---------------------------------------------------------------------------------
+
+
+async def test_with_options_shares_the_pool_and_changes_only_what_it_is_given(
+    crewship_emulator: CrewshipEmulator,
+) -> None:
+    seen: list[ResponseInfo] = []
+    client = crewship_emulator.client(default_headers={"X-Team": "a"}, max_retries=3)
+    async with client:
+        created = await client.runs.create("dep_a")
+        fast = client.with_options(
+            timeout=5, max_retries=0, default_headers={"X-Call": "b"}, on_response=seen.append
+        )
+        assert fast.timeout == 5
+        assert fast.retry_policy.max_retries == 0
+        assert client.retry_policy.max_retries == 3
+        assert fast.idle_timeout == client.idle_timeout
+        assert fast._transport.session() is client._transport.session()
+        crewship_emulator.faults.fail_next(1, status=503, route=f"GET /v1/runs/{created.run_id}")
+        with pytest.raises(ServiceUnavailableError):
+            await fast.runs.get(created.run_id)  # no retries on the copy
+        assert (await client.runs.get(created.run_id)).id == created.run_id
+        assert (await fast.threads.create("dep_a")).thread_id
+        await fast.aclose()  # the copy only
+        assert fast.closed
+        assert not client.closed
+        assert (await client.runs.get(created.run_id)).id == created.run_id
+    assert [info.operation for info in seen] == ["runs.get", "threads.create"]
+    (thread_request,) = [r for r in crewship_emulator.requests if r.path == "/v1/threads"]
+    headers = CIMultiDict(thread_request.headers)
+    assert headers["x-team"] == "a"
+    assert headers["x-call"] == "b"
+    copy = client.with_options()
+    assert copy.closed  # closing the client closes its copies
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"timeout": 0}, ValueError, "timeout must be a finite number"),
+        ({"max_retries": -1}, ValueError, "max_retries must be an int >= 0"),
+        ({"default_headers": {"Authorization": "x"}}, ValueError, "not an Authorization header"),
+        ({"idle_timeout": -1}, ValueError, "idle_timeout must be > 0"),
+        ({"on_response": [3]}, TypeError, "on_response must be a callable"),
+    ],
+)
+def test_with_options_checks_its_values(
+    options: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        AsyncCrewship(api_key="k").with_options(**options)

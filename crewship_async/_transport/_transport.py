@@ -89,6 +89,7 @@ class Transport:
             session, max_connections=max_connections, trace_configs=trace_configs
         )
         self._in_flight = self._sessions.in_flight
+        self.default_headers = dict(default_headers)
         common = {"User-Agent": USER_AGENT, "Accept": "application/json", **default_headers}
         self._anonymous_headers = common
         self._headers = {**common, "Authorization": f"Bearer {api_key}"}
@@ -109,6 +110,29 @@ class Transport:
             proxy=proxy,
             in_flight=self._in_flight,
             hooks=hooks,
+        )
+
+    def derive(
+        self,
+        *,
+        timeout: Optional[float],
+        retry_policy: RetryPolicy,
+        default_headers: Mapping[str, str],
+        on_response: Sequence[ResponseHook],
+    ) -> Transport:
+        """A transport with other per-call settings that shares this one's pool, key,
+        proxy and limits (closing it leaves the pool open)."""
+        return Transport(
+            base_url=self.base_url,
+            api_key=self._secret.value,
+            timeout=timeout,
+            retry_policy=retry_policy,
+            max_connections=self.max_connections,
+            default_headers=default_headers,
+            max_response_size=self.max_response_size,
+            proxy=self.proxy,
+            on_response=on_response,
+            shared_pool=self._sessions,
         )
 
     def __reduce__(self) -> Any:
