@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import types
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, Callable, Optional
@@ -31,6 +32,23 @@ from crewship_async import AsyncCrewship, RetryPolicy
 # The package's pytest plugin (crewship_emulator, crewship_client fixtures), loaded here
 # rather than through its entry point so that coverage sees the package imported.
 pytest_plugins = ["crewship_async.testing.pytest_plugin"]
+
+#: ``CREWSHIP_TEST_LOOP=uvloop`` runs every async test on uvloop instead of asyncio's loop.
+TEST_LOOP = os.environ.get("CREWSHIP_TEST_LOOP", "asyncio")
+
+
+if TEST_LOOP not in ("asyncio", "uvloop"):
+    raise pytest.UsageError(f"CREWSHIP_TEST_LOOP must be asyncio or uvloop, not {TEST_LOOP!r}")
+
+if TEST_LOOP == "uvloop":
+
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
+
 
 API_KEY = "sk_live_SECRET_7f3a9c0e5b2d4a61"
 BASE = "https://api.test"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import warnings
+from collections.abc import AsyncGenerator, Sequence
 from typing import Optional
 
 import aiohttp
@@ -14,6 +15,43 @@ from .._loopback import LoopbackResolver
 from ..errors import ClientClosedError
 
 __all__ = ["SessionOwner"]
+
+
+async def _close_when_forgotten(
+    session: aiohttp.ClientSession, resolver: LoopbackResolver
+) -> AsyncGenerator[None, None]:
+    """Closes ``session`` if the client never did, while its loop still runs.
+
+    An async generator that has started is closed by ``loop.shutdown_asyncgens()`` (the
+    end of ``asyncio.run``), or by the loop soon after it is garbage: either way its
+    ``finally`` runs inside the loop, where the session can still close cleanly. So a
+    client left open warns once, with a ResourceWarning that says what to do, instead of
+    aiohttp's "Unclosed client session" and "Event loop is closed" noise.
+    """
+    try:
+        yield
+    finally:
+        if not session.closed:
+            warnings.warn(
+                "an AsyncCrewship client was left open; it was closed when its event loop "
+                "shut down. Use `async with AsyncCrewship() as client` or `await "
+                "client.aclose()`",
+                ResourceWarning,
+                stacklevel=1,
+            )
+            await session.close()
+            await resolver.close()
+
+
+def _start(generator: AsyncGenerator[None, None]) -> None:
+    """Run ``generator`` to its first ``yield`` without awaiting (it awaits nothing
+    before it): this registers it with the running loop's async-generator hooks."""
+    step = generator.asend(None)
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the watcher awaited before its first yield")  # pragma: no cover
 
 
 class SessionOwner:
@@ -40,6 +78,7 @@ class SessionOwner:
         self._trace_configs = list(trace_configs)
         self._resolver: Optional[LoopbackResolver] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._watcher: Optional[AsyncGenerator[None, None]] = None
         self.closed = False
         # Guards of the calls and stream reads in flight, of every client sharing this
         # pool: aclose() fires them, because aiohttp never wakes a body read whose
@@ -78,6 +117,8 @@ class SessionOwner:
                 trace_configs=self._trace_configs or None,
             )
             self._session = session
+            self._watcher = _close_when_forgotten(session, self._resolver)
+            _start(self._watcher)
         elif session.closed:
             raise ClientClosedError("the aiohttp session given to AsyncCrewship is closed")
         return session
@@ -122,3 +163,6 @@ class SessionOwner:
         resolver, self._resolver = self._resolver, None
         if resolver is not None:
             await resolver.close()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            await watcher.aclose()
