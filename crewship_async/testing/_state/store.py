@@ -51,22 +51,6 @@ class Store:
     # -- the records, by id --------------------------------------------------------------
 
     @property
-    def strict_deployments(self) -> bool:
-        return self.deployment_state.strict
-
-    @property
-    def max_rows_per_insert(self) -> int:
-        return self.table_state.max_rows_per_insert
-
-    @property
-    def deployments(self) -> dict[str, Deployment]:
-        return self.deployment_state.known
-
-    @property
-    def webhooks(self) -> dict[str, tuple[str, str]]:
-        return self.deployment_state.webhooks
-
-    @property
     def runs(self) -> dict[str, RunRecord]:
         return self.run_state.by_id
 
@@ -194,9 +178,6 @@ class Store:
     def insert_rows(self, table_id: str, body: Any) -> list[RowRecord]:
         """Validate every row first, then store them all (a batch is all-or-nothing)."""
         return self.table_state.insert_rows(table_id, body)
-
-    def get_row(self, table: TableRecord, row_id: str) -> RowRecord:
-        return self.table_state.get_row(table, row_id)
 
     def update_row(self, table_id: str, row_id: str, body: Any) -> RowRecord:
         return self.table_state.update_row(table_id, row_id, body)
