@@ -28,6 +28,8 @@ import pytest
 from test_cli_support import ThreadedEmulator, default_sigint, running_emulator
 
 from crewship_async.cli import _batch
+from crewship_async.cli._batch_attempt import BatchAttempt, interrupted_line
+from crewship_async.cli._batch_signals import StopOnSignal, uncancel
 from crewship_async.cli._progress import ProgressReporter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -414,14 +416,14 @@ def test_a_failure_mid_batch_still_says_how_to_resume(
     inputs = tmp_path / "inputs.jsonl"
     write_inputs(inputs, 20)
     output = tmp_path / "out.jsonl"
-    original = _batch._Batch.write
+    original = BatchAttempt.write
 
     def write(self: Any, record: dict[str, Any]) -> None:
         if self.written == 5:
             raise OSError("disk full")
         original(self, record)
 
-    monkeypatch.setattr(_batch._Batch, "write", write)
+    monkeypatch.setattr(BatchAttempt, "write", write)
     assert server.cli("batch", "dep_a", str(inputs), "-o", str(output)) == 1
     err = capsys.readouterr().err
     assert "stopped after 5 outcomes" in err
@@ -446,7 +448,7 @@ async def test_stop_on_signal_handles_two_signals_then_ignores_more(
 ) -> None:
     fanout = FakeFanOut()
     calls: list[tuple[int, int]] = []
-    stopper = _batch._StopOnSignal(fanout, 2.5, lambda *args: calls.append(args))  # type: ignore[arg-type]
+    stopper = StopOnSignal(fanout, 2.5, lambda *args: calls.append(args))  # type: ignore[arg-type]
     # A handler set outside Python reads as None: there is nothing to put back.
     monkeypatch.setattr(signal, "getsignal", lambda signum: None)
     with stopper:
@@ -471,16 +473,16 @@ async def test_stop_on_signal_handles_two_signals_then_ignores_more(
         task.uncancel()
     assert stopper.exit_code() == 130
     assert fanout.stopped == [2.5]
-    _batch._uncancel(None)  # Python < 3.11: nothing to take back
+    uncancel(None)  # Python < 3.11: nothing to take back
 
 
 def test_interrupted_line_with_and_without_a_total(tmp_path: Path) -> None:
     args = argparse.Namespace(output=str(tmp_path / "o.jsonl"), grace=10.0)
-    batch = _batch._Batch(args, io.StringIO(), None, set())  # type: ignore[arg-type]
+    batch = BatchAttempt(args, io.StringIO(), None, set())  # type: ignore[arg-type]
     batch.written = 7
-    line = _batch._interrupted_line(batch, signal.SIGINT, 10)
+    line = interrupted_line(batch, signal.SIGINT, 10)
     assert line.endswith("--resume to send the 3 inputs not recorded yet")
-    line = _batch._interrupted_line(batch, signal.SIGINT, None)
+    line = interrupted_line(batch, signal.SIGINT, None)
     assert line.endswith("--resume to send the inputs not recorded yet")
 
 

@@ -30,6 +30,9 @@ def test_demo_quick_human(capsys: pytest.CaptureFixture[str]) -> None:
     assert "thread idle, last run succeeded, 3 checkpoints" in out
     assert "inserted 20 rows in 1 batched request(s)" in out
     assert "read back 20 rows; 0 missing" in out
+    assert 'scripted to fail 1 of the runs with "Search API quota exceeded"' in out
+    assert "first rows, in input order" in out
+    assert "failed runs (1, scripted by the emulator)" in out
     assert "every connection closed" in out
 
 
@@ -43,6 +46,9 @@ def test_demo_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert steps["conversation"]["busy_error_handled"] is True
     assert steps["conversation"]["messages"] == 6
     assert steps["table"]["read"] == 20
+    assert steps["wait"]["scripted_failures"] == 1
+    assert steps["wait"]["statuses"]["failed"] == 1
+    assert steps["table"]["failed"] == 1
     assert set(steps["summary"]["timings"]) == {
         "trigger runs",
         "wait for runs",
@@ -52,3 +58,16 @@ def test_demo_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
     }
     events = [line for line in lines if "type" in line]
     assert events[-1]["type"] == "run.completed"
+
+
+def test_demo_rows_are_listed_in_input_order(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--quick"]) == 0
+    out = capsys.readouterr().out
+    first = out.split("first rows, in input order", 1)[1].split("failed runs", 1)[0]
+    numbers = [line.split()[1] for line in first.splitlines() if line.strip().startswith("row_")]
+    assert numbers == ["0", "1", "2", "3", "4"]
+    failed = out.split("failed runs (1, scripted by the emulator)", 1)[1].split("5. Summary")[0]
+    failed_rows = [line for line in failed.splitlines() if "row_" in line]
+    assert len(failed_rows) == 1
+    assert " failed " in failed_rows[0]
+    assert " succeeded " not in failed_rows[0]

@@ -391,16 +391,17 @@ def test_interrupted_line_of_a_retry() -> None:
     import io
 
     from crewship_async.cli import _batch
+    from crewship_async.cli._batch_attempt import BatchAttempt, interrupted_line
 
     args = argparse.Namespace(output="o.jsonl", grace=10.0, retry_failed=True, resume=False)
-    batch = _batch._Batch(args, io.StringIO(), None, set(), frozenset({1, 2, 3}))  # type: ignore[arg-type]
+    batch = BatchAttempt(args, io.StringIO(), None, set(), frozenset({1, 2, 3}))  # type: ignore[arg-type]
     batch.written = 1
-    line = _batch._interrupted_line(batch, signal.SIGINT, 3)
+    line = interrupted_line(batch, signal.SIGINT, 3)
     assert line.endswith(
         "; run the same command again to retry the 2 failures not retried yet "
         "(and those that failed again)"
     )
-    line = _batch._interrupted_line(batch, signal.SIGINT, None)
+    line = interrupted_line(batch, signal.SIGINT, None)
     assert "retry the failures not retried yet" in line
     assert _batch.load_outcomes  # the latest outcome per index: see the tests above
 

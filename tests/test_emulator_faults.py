@@ -10,7 +10,7 @@ from typing import Any, Optional
 import aiohttp
 import pytest
 
-from crewship_async.testing import CrewshipEmulator, RecordedRequest, RoutePattern
+from crewship_async.testing import CrewshipEmulator, FaultInjector, RecordedRequest, RoutePattern
 from crewship_async.testing import _server as server_module
 
 
@@ -504,3 +504,45 @@ async def test_client_disconnect_ends_the_stream_handler(
         assert emu.stats.in_flight == 1
         response.close()
     await wait_until(lambda: emu.stats.in_flight == 0)
+
+
+# -- the injector's own answers, as the server asks for them -----------------------------------
+
+
+def test_take_latency_adds_matching_rules_and_uses_counted_ones_up() -> None:
+    faults = FaultInjector()
+    faults.latency(0.25, route="POST /v1/runs", count=1)
+    faults.latency(0.5)
+    assert faults.take_latency("POST", "/v1/runs") == pytest.approx(0.75)
+    assert faults.take_latency("POST", "/v1/runs") == pytest.approx(0.5)
+    assert faults.take_latency("GET", "/v1/tables") == pytest.approx(0.5)
+    assert faults.pending == 1
+
+
+def test_take_failure_answers_only_matching_requests() -> None:
+    faults = FaultInjector()
+    faults.fail_next(status=429, headers={"Retry-After": "1"}, route="GET /v1/runs/{id}")
+    assert faults.take_failure("GET", "/v1/runs") is None
+    failure = faults.take_failure("GET", "/v1/runs/run_1")
+    assert failure is not None
+    assert failure.status == 429
+    assert failure.headers == {"Retry-After": "1"}
+    assert faults.take_failure("GET", "/v1/runs/run_1") is None
+
+
+def test_take_close_and_take_malformed_use_their_rules_once() -> None:
+    faults = FaultInjector()
+    faults.close_connection_next(route="/v1/tables")
+    faults.malformed_body_next(count=2)
+    assert faults.take_close("GET", "/v1/runs") is False
+    assert faults.take_close("PATCH", "/v1/tables") is True
+    assert faults.take_close("PATCH", "/v1/tables") is False
+    assert [faults.take_malformed("GET", "/v1/runs") for _ in range(3)] == [True, True, False]
+
+
+def test_take_stream_drop_says_where_to_cut() -> None:
+    faults = FaultInjector()
+    assert faults.take_stream_drop() is None
+    faults.drop_stream_after(3, mid_event=True)
+    assert faults.take_stream_drop() == (3, True)
+    assert faults.take_stream_drop() is None

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Callable, Optional
 
 from .. import AsyncCrewship, __version__
-from ..errors import CrewshipError
+from ..errors import CrewshipError, NotFoundError
 from . import (
     _batch,
     _commands_runs,
@@ -34,8 +34,8 @@ from . import (
     _emulator,
     _webhook_listen,
 )
-from ._args import positive_float
-from ._errors import CLIError, InputFileError, UsageError
+from ._errors import CLIError, InputFileError, UsageError, is_broken_pipe
+from ._global_options import add_global_options, check_narrowed, options_parent
 from ._output import Output
 
 __all__ = ["build_parser", "main", "open_client"]
@@ -48,10 +48,6 @@ EMULATOR_STEP_DELAY = 0.05
 
 #: The exit code when the reader of stdout goes away: 128 + SIGPIPE, as a shell reports.
 BROKEN_PIPE_EXIT = 141
-
-#: The global options that mean something to the commands that use no API client
-#: (``emulator`` sets its own key with ``--api-key``); every other command takes them all.
-_STANDALONE_OPTIONS = {"emulator": ("api_key",), "demo": ("json",), "webhook listen": ("json",)}
 
 _DESCRIPTION = """\
 Trigger and follow Crewship runs, hold thread conversations and manage tables.
@@ -77,68 +73,6 @@ exit codes: 0 ok, 1 API/network/I-O error (a file that cannot be read or written
 """
 
 
-def _add_global_options(
-    parser: argparse.ArgumentParser, *, leaf: bool, only: Optional[Sequence[str]] = None
-) -> None:
-    """The options every command accepts, before or after the command name.
-
-    On leaf parsers the defaults are suppressed so that a value given before the command
-    name is not overwritten by the leaf's default. ``only`` (destination names) limits the
-    options added to those.
-    """
-
-    def default(value: Any) -> Any:
-        return argparse.SUPPRESS if leaf else value
-
-    group = parser.add_argument_group("global options")
-
-    def add(flag: str, **options: Any) -> None:
-        if only is None or flag[2:].replace("-", "_") in only:
-            group.add_argument(flag, **options)
-
-    add(
-        "--api-key",
-        metavar="KEY",
-        default=default(None),
-        help="API key (default: $CREWSHIP_API_KEY)",
-    )
-    add(
-        "--base-url",
-        metavar="URL",
-        default=default(None),
-        help="API root (default: $CREWSHIP_BASE_URL or https://api.crewship.dev)",
-    )
-    add(
-        "--emulator",
-        action="store_true",
-        default=default(False),
-        help=(
-            "run against an in-process Crewship emulator (no key, no network); each "
-            "command gets a fresh, empty one: for state that lasts across commands, serve "
-            "one with `crewship-async emulator` and point --base-url/--api-key at it"
-        ),
-    )
-    add(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="machine output: one JSON object per line",
-    )
-    add(
-        "--request-timeout",
-        metavar="SECONDS",
-        type=positive_float,
-        default=default(None),
-        help="deadline of each API call across its retries (default: 60)",
-    )
-    add(
-        "--allow-insecure-http",
-        action="store_true",
-        default=default(False),
-        help="allow a plain http:// base URL on a host other than localhost",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full argparse tree of ``crewship-async``."""
     parser = argparse.ArgumentParser(
@@ -148,41 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    _add_global_options(parser, leaf=False)
-    parent = argparse.ArgumentParser(add_help=False)
-    _add_global_options(parent, leaf=True)
+    add_global_options(parser, leaf=False)
+    parent = options_parent()
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _commands_runs.register(commands, parent)
     _commands_threads.register(commands, parent)
     _commands_tables.register(commands, parent)
-    webhook_actions = _commands_runs.register_webhook(commands, parent)
-    _webhook_listen.register(webhook_actions, _standalone_parent("webhook listen"))
+    webhook_actions = _commands_runs.register_webhook(commands, options_parent("webhook trigger"))
+    _webhook_listen.register(webhook_actions, options_parent("webhook listen"))
     _batch.register(commands, parent)
-    _emulator.register(commands, _standalone_parent("emulator"))
-    _demo.register(commands, _standalone_parent("demo"))
+    _emulator.register(commands, options_parent("emulator"))
+    _demo.register(commands, options_parent("demo"))
     return parser
-
-
-def _standalone_parent(command: str) -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    _add_global_options(parent, leaf=True, only=_STANDALONE_OPTIONS[command])
-    return parent
-
-
-def _check_standalone_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A usage error (exit 2) for a global option given before a command it means nothing to."""
-    command = args.command
-    if getattr(args, "standalone", None) is not None and getattr(args, "action", None):
-        command = f"webhook {args.action}"
-    allowed = _STANDALONE_OPTIONS.get(command)
-    if allowed is None:
-        return
-    for action in parser._actions:
-        dest = action.dest
-        if not action.option_strings or dest in allowed or dest in ("help", "version"):
-            continue
-        if getattr(args, dest, None) != action.default:
-            parser.error(f"{action.option_strings[0]} means nothing for {command}")
 
 
 @asynccontextmanager
@@ -233,7 +144,20 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
         return await standalone(args, out)
     handler: ClientHandler = args.handler
     async with open_client(args) as client:
-        return await handler(client, args, out)
+        try:
+            return await handler(client, args, out)
+        except NotFoundError as exc:
+            if not args.emulator:
+                raise
+            raise CLIError(f"{_error_message(exc)}; {_FRESH_EMULATOR}") from None
+
+
+#: Why an id is not found under ``--emulator``, and the way to state that lasts.
+_FRESH_EMULATOR = (
+    "--emulator starts a fresh, empty emulator for each command, so nothing an earlier "
+    "command created is there: serve one with `crewship-async emulator` and point "
+    "--base-url/--api-key at it for state that lasts"
+)
 
 
 def _leaf_error(exc: BaseException) -> tuple[BaseException, int]:
@@ -286,7 +210,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        _check_standalone_options(parser, args)
+        check_narrowed(parser, args)
     except SystemExit as exc:  # --help, --version, usage errors (exit 2)
         return _exit_status(exc.code)
     except InputFileError as exc:  # --input @file that cannot be read (exit 1)
@@ -300,10 +224,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.write("interrupted\n")
         sys.stderr.flush()
         return 130
-    except BrokenPipeError:
-        return _broken_pipe()
     except Exception as exc:
-        if isinstance(_leaf_error(exc)[0], BrokenPipeError):
+        if is_broken_pipe(exc):
             return _broken_pipe()
         return report_error(exc, sys.stderr)
 

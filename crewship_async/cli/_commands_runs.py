@@ -101,18 +101,23 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         parents=[parent],
         help="print a run's events live",
         description=(
-            "Print RUN_ID's events as they arrive until the run ends. For a run that "
-            "has already finished only its final event is printed: pass --last-event-id ID "
-            "to replay the events after that id. A dropped connection is resumed where it "
-            "stopped. Ctrl-C prints the last event id and the command that resumes after "
-            "it (exit 130)."
+            "Print RUN_ID's events as they arrive until the run ends: the events so far "
+            "first, then the live ones. For a run that has already finished the stream "
+            "holds only one `complete` event with the final status (and no id): pass "
+            "--last-event-id 0 to replay its whole log, or --last-event-id ID for the "
+            "events after that id (an id at or past the last one gets the `complete` event "
+            "again). A dropped connection is resumed where it stopped. Ctrl-C prints the "
+            "last event id and the command that resumes after it (exit 130). Under "
+            "--emulator no run exists yet (each command gets a fresh emulator): use "
+            "`runs create --stream` there, or serve one with `crewship-async emulator`."
         ),
     )
     events.add_argument("run_id", metavar="RUN_ID")
     events.add_argument(
         "--last-event-id",
         metavar="ID",
-        help="replay (or resume) the events after this event id, even of a finished run",
+        help="replay (or resume) the events after this event id, even of a finished run "
+        "(0: from the first)",
     )
     events.add_argument(
         "--idle-timeout",

@@ -23,6 +23,8 @@ DEPLOYMENT = "dep_demo"
 STEP_DELAY = 0.05
 FANOUT_CONCURRENCY = 32
 WAIT_CONCURRENCY = 50
+#: The error of the runs the emulator is scripted to fail.
+SCRIPTED_ERROR = "Search API quota exceeded"
 TOPICS = (
     "AI agents",
     "vector databases",
@@ -53,6 +55,10 @@ Show the SDK's main job end to end, against an in-process emulator.
 4. The run results written to a table in batches, and read back.
 5. A summary with the time each step took.
 
+A few runs fail on purpose: the emulator is scripted to fail 1 run in 50 (the
+first ones after the middle of the batch), to show failures counted and kept
+apart. The table lists rows in input order, then the failed ones on their own.
+
 No key and no network are needed; the output stays readable when it is not a terminal.
 """
 
@@ -73,11 +79,19 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 class _Demo:
     """The demo's steps, sharing one client, one emulator and one output."""
 
-    def __init__(self, client: AsyncCrewship, emulator: Any, out: Output, count: int) -> None:
+    def __init__(
+        self,
+        client: AsyncCrewship,
+        emulator: Any,
+        out: Output,
+        count: int,
+        scripted_failures: int = 0,
+    ) -> None:
         self.client = client
         self.emulator = emulator
         self.out = out
         self.count = count
+        self.scripted_failures = scripted_failures
         self.timings: list[tuple[str, float]] = []
         self.finals: list[Run] = []
         self.mode = choose_mode(json_mode=out.json_mode, stream=out.stdout)
@@ -157,7 +171,13 @@ class _Demo:
         for run in self.finals:
             counts[str(run.status)] = counts.get(str(run.status), 0) + 1
         self.say("finished: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
-        self.record("wait", statuses=counts)
+        if self.scripted_failures:
+            self.say(
+                f"  (the emulator was scripted to fail {self.scripted_failures} of the runs "
+                f'with "{SCRIPTED_ERROR}", as some always fail: they are counted, and kept '
+                "apart in step 4)"
+            )
+        self.record("wait", statuses=counts, scripted_failures=self.scripted_failures)
 
     async def stream_one(self) -> None:
         created = await self.client.runs.create(DEPLOYMENT, input={"topic": "AI agents"})
@@ -214,6 +234,7 @@ class _Demo:
         table = await tables.create(
             "demo_run_results",
             columns=[
+                Column("n", "number"),
                 Column("run_id", "text", required=True),
                 Column("topic", "text"),
                 Column("status", "text"),
@@ -230,9 +251,18 @@ class _Demo:
         stored = {row.values.get("run_id") for row in read}
         missing = sum(1 for row in rows if row["run_id"] not in stored)
         self.say(f"read back {len(read)} rows; {missing} missing")
+        failed = [row for row in read if row.values.get("status") == "failed"]
         if not self.out.json_mode:
-            self.out.table([row_cells(row) for row in read[:5]], title="first rows")
-        self.record("table", table_id=table.id, inserted=len(inserted), read=len(read))
+            # The rows come back in insert order, which is input order (``n``).
+            self.out.table([row_cells(row) for row in read[:5]], title="first rows, in input order")
+            if failed:
+                self.out.table(
+                    [row_cells(row) for row in failed[:5]],
+                    title=f"failed runs ({len(failed)}, scripted by the emulator)",
+                )
+        self.record(
+            "table", table_id=table.id, inserted=len(inserted), read=len(read), failed=len(failed)
+        )
 
     def summary(self, total: float) -> None:
         stats = self.emulator.stats
@@ -272,6 +302,9 @@ class _Demo:
 def _result_row(run: Run) -> dict[str, Any]:
     topic = run.input.get("topic") if run.input else None
     row: dict[str, Any] = {"run_id": run.id, "status": str(run.status)}
+    number = run.input.get("n") if run.input else None
+    if isinstance(number, int):
+        row["n"] = number
     if isinstance(topic, str):
         row["topic"] = topic
     if run.started_at is not None and run.completed_at is not None:
@@ -284,16 +317,18 @@ async def run_demo(args: argparse.Namespace, out: Output) -> int:
     from ..testing import CrewshipEmulator
 
     count = 20 if args.quick else 200
+    failures = max(1, count // 50)
     async with CrewshipEmulator(step_delay=STEP_DELAY) as emulator:
-        # A few runs fail, as some always do.
-        emulator.script_runs(
-            "failed", count=max(1, count // 50), error_message="Search API quota exceeded"
-        )
+        # A few runs fail, as some always do. Counted scripts apply in turn to the runs as
+        # they arrive: the first half succeed, then come the failures, so that the first
+        # rows of step 4 show the common case and the failures are listed on their own.
+        emulator.script_runs("succeeded", count=count // 2)
+        emulator.script_runs("failed", count=failures, error_message=SCRIPTED_ERROR)
         if not out.json_mode:
             out.line(
                 f"crewship-async demo: {count} runs against an in-process emulator at "
                 f"{emulator.url} (no key, no network)"
             )
         async with emulator.client() as client:
-            await _Demo(client, emulator, out, count).run()
+            await _Demo(client, emulator, out, count, failures).run()
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CLIError", "InputFileError", "UsageError"]
+__all__ = ["CLIError", "InputFileError", "UsageError", "is_broken_pipe"]
 
 
 class CLIError(Exception):
@@ -23,3 +23,14 @@ class InputFileError(CLIError):
     Also raised from argparse type functions (``--input @file``): argparse lets it through,
     and :func:`~crewship_async.cli.main` reports it as an I/O error, not a usage error.
     """
+
+
+def is_broken_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the first error inside nested exception groups) says that the
+    reader of a pipe went away (``BrokenPipeError``, ``EPIPE``)."""
+    while not isinstance(exc, BrokenPipeError):
+        inner = getattr(exc, "exceptions", None)
+        if not (isinstance(inner, tuple) and inner and isinstance(inner[0], BaseException)):
+            return False
+        exc = inner[0]
+    return True

@@ -76,9 +76,9 @@ class Output:
     def console(self) -> Console:
         """A rich console on :attr:`stdout` (human mode only)."""
         if self._console is None:
-            from rich.console import Console
+            from ._render import PipeConsole
 
-            console = Console(file=self.stdout, highlight=False, soft_wrap=False)
+            console = PipeConsole(file=self.stdout, highlight=False, soft_wrap=False)
             if not console.is_terminal and "COLUMNS" not in os.environ:
                 # A log or a pipe: do not squeeze tables into 80 columns.
                 console.width = _PIPE_WIDTH

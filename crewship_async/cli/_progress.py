@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import IO, TYPE_CHECKING, Any, Optional
 
+from ._errors import is_broken_pipe
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -89,7 +91,10 @@ class ProgressReporter:
         self.start()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        if exc is not None and is_broken_pipe(exc):
+            # The reader of stdout went away (`| head`): end quietly, without a last line.
+            self.mode = "off"
         self.stop()
 
     def start(self) -> None:

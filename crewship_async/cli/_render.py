@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
@@ -13,9 +14,22 @@ from rich.text import Text
 
 from ._text import short
 
-__all__ = ["render_record", "render_table"]
+__all__ = ["PipeConsole", "render_record", "render_table"]
 
 _INLINE = 80
+
+
+class PipeConsole(Console):
+    """A rich console whose closed output raises ``BrokenPipeError``.
+
+    rich's own answer to a closed pipe is ``SystemExit(1)``, which would end ``| head`` with
+    status 1; raised as ``BrokenPipeError`` it reaches the CLI's handler, which ends quietly
+    with 141 as after SIGPIPE.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
 
 
 def _cell(value: Any) -> str:

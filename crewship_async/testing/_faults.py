@@ -224,7 +224,45 @@ class FaultInjector:
         """How many fault rules are still waiting (unlimited rules included)."""
         return sum(len(rules) for rules in self._all())
 
-    # -- used by the server (private to the package) -----------------------------------
+    # -- applying the faults: what the server asks for each request ---------------------
+    #
+    # Each method uses up the matching rules it returns, so the server asks once per
+    # request and only for the faults that request can still meet (a request answered
+    # with an injected failure never asks whether its connection is to be dropped).
+
+    def take_latency(self, method: str, path: str) -> float:
+        """The seconds to wait before handling the request: every matching latency rule,
+        added up (counted rules are used up by one)."""
+        total = 0.0
+        for rule in [rule for rule in self._latencies if rule.matches(method, path)]:
+            total += rule.seconds
+            self._consume(self._latencies, rule)
+        return total
+
+    def take_failure(self, method: str, path: str) -> Optional[Failure]:
+        """The injected response to send instead of handling the request, or ``None``.
+
+        The first matching rule applies; a random rule that draws a miss lets the next
+        one be tried.
+        """
+        rule = self._use_first(self._failures, method, path)
+        return None if rule is None else rule.failure
+
+    def take_close(self, method: str, path: str) -> bool:
+        """Whether to drop the connection once the request is handled."""
+        return self._use_first(self._closes, method, path) is not None
+
+    def take_malformed(self, method: str, path: str) -> bool:
+        """Whether to send the handled response with a truncated body."""
+        return self._use_first(self._malformed, method, path) is not None
+
+    def take_stream_drop(self) -> Optional[tuple[int, bool]]:
+        """``(events, mid_event)`` for the event stream being opened, or ``None``: cut it
+        after ``events`` events (with half of the next frame sent when ``mid_event``)."""
+        rule = self._use_first(self._drops, "GET", "/")
+        return None if rule is None else (rule.events, rule.mid_event)
+
+    # -- rule bookkeeping -------------------------------------------------------------
 
     def _all(self) -> tuple[list[_Rule], ...]:
         return (self._failures, self._latencies, self._closes, self._malformed, self._drops)
@@ -245,25 +283,3 @@ class FaultInjector:
             self._consume(rules, rule)
             return rule
         return None
-
-    def _take_failure(self, method: str, path: str) -> Optional[Failure]:
-        rule = self._use_first(self._failures, method, path)
-        return None if rule is None else rule.failure
-
-    def _take_latency(self, method: str, path: str) -> float:
-        total = 0.0
-        for rule in [rule for rule in self._latencies if rule.matches(method, path)]:
-            total += rule.seconds
-            self._consume(self._latencies, rule)
-        return total
-
-    def _take_close(self, method: str, path: str) -> bool:
-        return self._use_first(self._closes, method, path) is not None
-
-    def _take_malformed(self, method: str, path: str) -> bool:
-        return self._use_first(self._malformed, method, path) is not None
-
-    def _take_stream_drop(self) -> Optional[tuple[int, bool]]:
-        """``(events, mid_event)`` for the stream being opened, or ``None``."""
-        rule = self._use_first(self._drops, "GET", "/")
-        return None if rule is None else (rule.events, rule.mid_event)

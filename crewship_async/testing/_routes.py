@@ -218,7 +218,7 @@ class Handlers:
             request,
             run,
             settings=self.settings,
-            drop=self.faults._take_stream_drop(),
+            drop=self.faults.take_stream_drop(),
             is_closing=lambda: self.simulator.closing,
         )
 

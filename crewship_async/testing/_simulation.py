@@ -147,7 +147,8 @@ class Simulator:
     def launch(self, run: RunRecord) -> None:
         """Start simulating ``run`` with the script that applies to it."""
         script = self.scripts.take(run.deployment_id)
-        run._held = script.outcome == "held"
+        if script.outcome == "held":
+            run.hold()
         task = asyncio.get_running_loop().create_task(self._drive(run, script))
         self._tasks[run.id] = task
         task.add_done_callback(lambda done: self._done(run.id, done))
@@ -188,11 +189,11 @@ class Simulator:
                 run.emit("heartbeat", {"status": run.status})
         outcome = script.outcome
         if outcome == "held":
-            while run._release is None:
+            while run.released_as is None:
                 await asyncio.sleep(delay)
-                if run._release is None:
+                if run.released_as is None:
                     run.emit("heartbeat", {"status": run.status})
-            outcome = run._release
+            outcome = run.released_as
         await asyncio.sleep(delay)
         if outcome == "failed":
             self.store.finish_run(run, "failed", error=script.error_message)

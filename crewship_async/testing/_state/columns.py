@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 import attrs
 
-from ._common import ApiError
+from .._common import ApiError
 
 __all__ = ["COLUMN_TYPES", "Column", "parse_columns", "validate_row"]
 
