@@ -35,10 +35,10 @@ class AsyncPager(Generic[T]):
         self, fetch_page: FetchPage[T], *, page_size: int, max_items: Optional[int] = None
     ) -> None:
         self._fetch_page = fetch_page
-        self.page_size = validate_page_size(page_size)
+        self.page_size: int = validate_page_size(page_size)
         if max_items is not None and (isinstance(max_items, bool) or max_items < 0):
             raise ValueError(f"max_items must be >= 0, got {max_items}")
-        self.max_items = max_items
+        self.max_items: Optional[int] = max_items
 
     async def pages(self) -> AsyncIterator[list[T]]:
         """Yield each page as a list of items."""

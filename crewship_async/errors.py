@@ -233,10 +233,10 @@ class PartialInsertError(CrewshipError):
         failed_indices: Sequence[int],
         cause: Optional[BaseException] = None,
     ) -> None:
-        self.inserted = list(inserted)
-        self.inserted_indices = list(inserted_indices)
-        self.failed_indices = list(failed_indices)
-        self.cause = cause
+        self.inserted: list[Any] = list(inserted)
+        self.inserted_indices: list[int] = list(inserted_indices)
+        self.failed_indices: list[int] = list(failed_indices)
+        self.cause: Optional[BaseException] = cause
         super().__init__(message)
 
 

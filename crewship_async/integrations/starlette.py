@@ -52,6 +52,7 @@ class EventStreamResponse(StreamingResponse):
     the upstream stream) when the response ends, the browser included going away."""
 
     async def stream_response(self, send: Send) -> None:
+        """Send the frames, then close the frame iterator whether or not they all went."""
         try:
             await super().stream_response(send)
         finally:

@@ -112,9 +112,9 @@ class WebhookReceiver:
         self._masks = [Secret(key.decode("utf-8", "replace")) for key in self._keys]
         self._on_event = on_event
         self.store: DeliveryStore = store if store is not None else MemoryDeliveryStore()
-        self.tolerance = check_tolerance(tolerance)
-        self.max_body_size = max_body_size
-        self.body_timeout = float(body_timeout)
+        self.tolerance: float = check_tolerance(tolerance)
+        self.max_body_size: int = max_body_size
+        self.body_timeout: float = float(body_timeout)
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver secrets=*** store={self.store!r}>"

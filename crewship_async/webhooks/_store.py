@@ -50,8 +50,8 @@ class MemoryDeliveryStore:
             raise ValueError(f"max_entries must be an int >= 1, got {max_entries!r}")
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
             raise ValueError(f"ttl must be a number of seconds > 0, got {ttl!r}")
-        self.max_entries = max_entries
-        self.ttl = float(ttl)
+        self.max_entries: int = max_entries
+        self.ttl: float = float(ttl)
         # id -> (done, expires at), oldest first.
         self._entries: OrderedDict[str, tuple[bool, float]] = OrderedDict()
 
@@ -70,6 +70,7 @@ class MemoryDeliveryStore:
             del entries[oldest]
 
     async def claim(self, delivery_id: str) -> Claim:
+        """Claim ``delivery_id``; see :meth:`DeliveryStore.claim`."""
         now = time.monotonic()
         self._forget_expired(now)
         entry = self._entries.get(delivery_id)
@@ -80,9 +81,11 @@ class MemoryDeliveryStore:
         return "claimed"
 
     async def complete(self, delivery_id: str) -> None:
+        """Remember ``delivery_id`` as processed for ``ttl`` seconds from now."""
         self._entries.pop(delivery_id, None)
         self._entries[delivery_id] = (True, time.monotonic() + self.ttl)
         self._forget_expired(time.monotonic())
 
     async def release(self, delivery_id: str) -> None:
+        """Forget ``delivery_id``, so that its redelivery is claimed again."""
         self._entries.pop(delivery_id, None)
