@@ -43,7 +43,3 @@ class Deadline:
         if self.seconds is None:
             return None
         return max(0.0, self.at - anyio.current_time())
-
-    def expired(self) -> bool:
-        """Whether the moment has come (never, when unbounded)."""
-        return self.seconds is not None and anyio.current_time() >= self.at

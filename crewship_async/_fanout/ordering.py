@@ -28,11 +28,6 @@ class OutcomeBuffer:
     def __len__(self) -> int:
         return len(self._ready) + len(self._held)
 
-    @property
-    def held(self) -> int:
-        """Outcomes held back because an earlier index has not finished yet."""
-        return len(self._held)
-
     def store(self, outcome: RunOutcome) -> None:
         """Add a finished outcome (each index once)."""
         if not self._ordered:

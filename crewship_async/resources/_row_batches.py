@@ -206,10 +206,6 @@ def _ranges(indices: list[int], limit: int = 6) -> str:
     return ", ".join(spans)
 
 
-def _rows_named(start: int, count: int) -> str:
-    return f"rows {_ranges(list(range(start, start + count)))}"
-
-
 def partial_insert_error(
     path: str, done: dict[int, list[Row]], failures: list[Failure], end: int
 ) -> PartialInsertError:
