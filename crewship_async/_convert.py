@@ -28,6 +28,7 @@ import attrs
 import cattrs
 
 from .errors import ResponseError
+from .models.tables import Column, Row, column_from_json, row_from_json
 
 __all__ = ["converter", "parse_datetime", "structure", "structure_list"]
 
@@ -406,6 +407,11 @@ def _make_model_hook(cls: type[Any]) -> Hook:
 converter.register_structure_hook_factory(
     lambda t: attrs.has(t) and isinstance(t, type), _make_model_hook
 )
+# Models the generated hook cannot express (a row's column values are its top-level keys;
+# a server's column type may be unknown here) bring their own function, registered here so
+# that the models never import the converter.
+converter.register_structure_hook(Column, lambda data, _: column_from_json(data))
+converter.register_structure_hook(Row, lambda data, _: row_from_json(data, converter.structure))
 
 
 def _model_of(tp: Any) -> Optional[type[Any]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable
 from typing import Callable, Generic, Optional, TypeVar
 
+from ._checks import check_count, check_optional_count
+
 __all__ = ["AsyncPager", "validate_page_size"]
 
 T = TypeVar("T")
@@ -13,12 +15,8 @@ FetchPage = Callable[[int, int], Awaitable[list[T]]]
 
 
 def validate_page_size(limit: object) -> int:
-    """Return ``limit`` if it is an int >= 1, else raise ``ValueError``/``TypeError``."""
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise TypeError(f"limit must be an int, got {type(limit).__name__}")
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    return limit
+    """Return ``limit`` if it is an int >= 1, else raise ``TypeError``/``ValueError``."""
+    return check_count("limit", limit)
 
 
 class AsyncPager(Generic[T]):
@@ -29,6 +27,10 @@ class AsyncPager(Generic[T]):
     that many items. :meth:`pages` yields whole pages (lists) instead. Each iteration starts
     from the first page again; nothing is cached. Errors of a page fetch propagate from the
     iteration step that needed that page.
+
+    Raises ``TypeError`` for a ``page_size``/``max_items`` that is not an ``int`` (``bool``
+    included; for ``max_items`` also a ``ValueError``) and ``ValueError`` for a
+    ``page_size`` < 1 or a ``max_items`` < 0.
     """
 
     def __init__(
@@ -36,9 +38,7 @@ class AsyncPager(Generic[T]):
     ) -> None:
         self._fetch_page = fetch_page
         self.page_size: int = validate_page_size(page_size)
-        if max_items is not None and (isinstance(max_items, bool) or max_items < 0):
-            raise ValueError(f"max_items must be >= 0, got {max_items}")
-        self.max_items: Optional[int] = max_items
+        self.max_items: Optional[int] = check_optional_count("max_items", max_items, minimum=0)
 
     async def pages(self) -> AsyncIterator[list[T]]:
         """Yield each page as a list of items."""

@@ -1,6 +1,8 @@
 """The rich progress bar of ``create_many(progress=True)``, behind the ``cli`` extra.
 
-Imported only when a bar is asked for: the library core imports no UI library.
+One implementation of the fan-out's
+:class:`~crewship_async._fanout.progress.ProgressReporter`. Imported only when a bar is
+asked for: the library core imports no UI library.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from ._fanout.progress import FanOutStats
+
 __all__ = ["RichBar", "require_rich"]
 
 _REFRESH_INTERVAL = 0.1
 
 
 def require_rich() -> None:
+    """Raise ``ImportError`` naming the ``cli`` extra unless rich can be imported."""
     try:
         import rich.progress  # noqa: F401
     except ImportError as exc:
@@ -56,12 +61,16 @@ class RichBar:
         self._last = -math.inf
         self._progress.start()
 
-    def update(self, done: int, failed: int, in_flight: int) -> None:
-        self._progress.update(self._task, completed=done, failed=failed, in_flight=in_flight)
+    def update(self, stats: FanOutStats) -> None:
+        """Show ``stats``; the screen is redrawn at most every 0.1 s."""
+        self._progress.update(
+            self._task, completed=stats.done, failed=stats.failed, in_flight=stats.in_flight
+        )
         now = time.monotonic()
         if now - self._last >= _REFRESH_INTERVAL:
             self._last = now
             self._progress.refresh()
 
     def close(self) -> None:
+        """Stop the live display, leaving the last state on the screen."""
         self._progress.stop()

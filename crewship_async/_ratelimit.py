@@ -3,7 +3,7 @@
 :class:`RateGate` is the pause every worker waits at after a 429, until its
 ``Retry-After`` has passed (bounded by a caller's deadline). :class:`AIMD` halves the
 concurrency limit on a 429 and grows it back one step at a time. Both are pure state on
-the event loop's clock; :mod:`crewship_async._fanout` drives them.
+the event loop's clock; :mod:`crewship_async._fanout.sending` drives them.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ class AIMD:
 
     ``on_rate_limit(epoch)`` halves the limit (floor 1) if the rejected request was sent
     in the current epoch, then starts a new epoch; ``on_success`` adds one token after
-    ``limit`` successes since the last change, up to ``ceiling``.
+    ``limit`` successes since the last change, up to ``ceiling``. ``lowest`` is the lowest
+    limit so far, reported as ``FanOut.stats.lowest_concurrency``.
     """
 
     __slots__ = ("_limiter", "_successes", "ceiling", "epoch", "limit", "lowest")

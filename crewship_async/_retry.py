@@ -27,12 +27,14 @@ import math
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Optional
 
 import attrs
 
-__all__ = ["RetryPolicy", "is_transient_status", "parse_retry_after"]
+from ._checks import check_count, check_non_negative_seconds
+
+__all__ = ["RetryPolicy", "is_transient_status", "parse_retry_after", "poll_delays"]
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 _ALWAYS_RETRIED_STATUSES = frozenset({429, 503})
@@ -48,13 +50,33 @@ def is_transient_status(status: int) -> bool:
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+    check_non_negative_seconds(attribute.name, value)
 
 
 def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.name} must be an int >= 0, got {value!r}")
+    check_count(attribute.name, value, minimum=0)
+
+
+#: A poll interval is drawn from ``[0.8, 1.2]`` times its nominal value, so that many
+#: callers polling the same thing spread out instead of arriving together.
+_POLL_JITTER = (0.8, 1.2)
+
+
+def poll_delays(
+    initial: float, *, growth: float, ceiling: float, rng: Optional[random.Random] = None
+) -> Iterator[float]:
+    """The waits between polls: ``initial`` seconds, growing by ``growth`` up to ``ceiling``.
+
+    Each value yielded is the nominal interval times a uniform jitter in ``[0.8, 1.2]``;
+    the nominal interval never exceeds ``max(initial, ceiling)``. Endless: take one per
+    poll. ``runs.wait`` and ``threads.runs.create(on_busy="wait")`` poll with it.
+    """
+    interval = initial
+    top = max(initial, ceiling)
+    low, high = _POLL_JITTER
+    while True:
+        yield interval * (rng or random).uniform(low, high)
+        interval = min(interval * growth, top)
 
 
 @attrs.frozen(slots=True)
@@ -102,6 +124,21 @@ class RetryPolicy:
         if retry_after > self.max_retry_after:
             return None
         return retry_after
+
+    def gives_up(
+        self, retries_done: int, delay: Optional[float], *, time_left: Optional[float] = None
+    ) -> bool:
+        """Whether to stop retrying a retryable failure after ``retries_done`` retries.
+
+        ``delay`` is the wait before the next attempt (as :meth:`delay_for` gives it:
+        ``None`` when the server asked for longer than ``max_retry_after``), and
+        ``time_left`` the seconds until the call's deadline (``None``: no deadline). Gives
+        up when the retries are used up, when there is no acceptable delay, or when the
+        next attempt could not start before the deadline.
+        """
+        if retries_done >= self.max_retries or delay is None:
+            return True
+        return time_left is not None and delay >= time_left
 
 
 def parse_retry_after(headers: Mapping[str, str], now: Optional[float] = None) -> Optional[float]:

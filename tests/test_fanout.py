@@ -34,9 +34,9 @@ from crewship_async import (
     RetryPolicy,
     RunOutcome,
     RunRequest,
-    _fanout,
 )
-from crewship_async._fanout import FanOut
+from crewship_async._fanout import FanOut, FanOutStats, sending
+from crewship_async._fanout.tasks import cancel_and_join, cancel_soon
 from crewship_async._ratelimit import AIMD, RateGate
 
 FAST = RetryPolicy(initial_delay=0.001, max_delay=0.01)
@@ -469,8 +469,9 @@ async def test_429_pauses_every_worker_and_halves_concurrency(
         during = [t for t in sent if closed_at < t < closed_at + delay - 1e-3]
         assert during == [], "a request was sent while the rate-limit gate was closed"
     assert min(limits) < concurrency
-    assert fan._engine is not None
-    assert fan._engine.rate.lowest <= concurrency // 2
+    stats = fan.stats
+    assert stats.lowest_concurrency <= concurrency // 2
+    assert stats.rate_limited == 10
 
 
 async def test_429_retries_follow_the_policy(mocked: aioresponses) -> None:
@@ -648,6 +649,57 @@ async def test_progress_bar_with_rich(
     assert len(await client.runs.create_all(source(), progress=True)) == 1
 
 
+class RecordingReporter:
+    """A progress reporter that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.seen: list[FanOutStats] = []
+        self.closed = 0
+
+    def update(self, stats: FanOutStats) -> None:
+        self.seen.append(stats)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+async def test_a_progress_reporter_gets_the_stats_after_each_outcome(
+    server: RunServer, client: AsyncCrewship
+) -> None:
+    reporter = RecordingReporter()
+    requests = [item(n) for n in range(5)] + [{"deployment_id": ""}]
+    outcomes = await client.runs.create_all(requests, concurrency=2, progress=reporter)
+    assert len(outcomes) == 6
+    assert [stats.done for stats in reporter.seen] == [1, 2, 3, 4, 5, 6]
+    assert reporter.seen[-1].failed == 1
+    assert {stats.total for stats in reporter.seen} == {6}
+    assert {stats.concurrency for stats in reporter.seen} == {2}
+    assert reporter.closed == 1
+    await assert_clean(server, client)
+
+
+async def test_stats_describe_the_fan_out_before_and_after(
+    server: RunServer, client: AsyncCrewship
+) -> None:
+    fan = client.runs.create_many((item(n) for n in range(3)), concurrency=4)
+    assert fan.stats == FanOutStats(concurrency=4, lowest_concurrency=4)
+    async with fan as outcomes:
+        results = [o async for o in outcomes]
+    stats = fan.stats
+    assert (stats.done, stats.failed, stats.in_flight, stats.pending) == (3, 0, 0, 0)
+    assert (stats.concurrency, stats.lowest_concurrency, stats.rate_limited) == (4, 4, 0)
+    assert stats.paused_for == 0
+    assert stats.total is None  # a generator has no length
+    assert len(results) == 3
+
+
+@pytest.mark.parametrize("progress", [3, "yes", object()])
+def test_progress_must_be_a_bool_or_a_reporter(progress: object) -> None:
+    client = AsyncCrewship(api_key=KEY, base_url=MOCK_BASE)
+    with pytest.raises(TypeError, match="progress must be a bool or an object"):
+        client.runs.create_many([item(0)], progress=progress)  # type: ignore[arg-type]
+
+
 async def test_progress_without_rich_says_what_to_install(
     client: AsyncCrewship, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -770,7 +822,7 @@ async def test_join_survives_a_native_cancel_of_the_closer() -> None:
 
     worker = asyncio.create_task(slow_to_cancel())
     await asyncio.sleep(0)
-    closer = asyncio.create_task(_fanout._cancel_and_join(worker))
+    closer = asyncio.create_task(cancel_and_join(worker))
     await asyncio.sleep(0.01)
     closer.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -784,7 +836,7 @@ async def test_finalizer_ignores_a_finished_task() -> None:
 
     task = asyncio.create_task(nothing())
     await task
-    _fanout._cancel_soon(asyncio.get_running_loop(), task)
+    cancel_soon(asyncio.get_running_loop(), task)
     assert not task.cancelled()
 
 
@@ -796,7 +848,7 @@ async def test_internal_failure_reaches_the_consumer(
     def broken_outcome(*args: Any, **kwargs: Any) -> RunOutcome:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(_fanout, "RunOutcome", broken_outcome)
+    monkeypatch.setattr(sending, "RunOutcome", broken_outcome)
     with pytest.raises(Exception) as info:  # noqa: PT011 - an exception group from anyio
         await mock_client.runs.create_all([item(0)])
     assert "bug" in repr(info.value.exceptions)  # type: ignore[attr-defined]
@@ -896,6 +948,5 @@ async def test_emulator_concurrency_and_rate_limit_burst() -> None:
         assert len(emu.runs) == 400  # every run created exactly once
         assert len({o.run.run_id for o in results if o.run is not None}) == 400
         assert emu.stats.peak_in_flight <= 16
-        assert fan._engine is not None
-        assert fan._engine.rate.lowest <= 8
+        assert fan.stats.lowest_concurrency <= 8
         assert elapsed >= 1.0  # the Retry-After: 1 held the batch back

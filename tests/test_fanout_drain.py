@@ -258,16 +258,14 @@ async def test_cut_short_items_not_sent_say_no_run_was_created(
     mocked.post(RUNS_URL, callback=mock_created, repeat=True)
     fan = mock_client.runs.create_many([item(0), item(1)], concurrency=1, timeout=60)
     async with fan as outcomes:
-        engine = fan._engine
-        assert engine is not None
-        await eventually(lambda: engine._gate.remaining() > 1)
+        await eventually(lambda: fan.stats.paused_for > 1)
         fan.stop_feeding(grace=0.05)
         got = [o async for o in outcomes]
     # Items pulled while the gate was already closed wait to be sent at all.
     fan = mock_client.runs.create_many([item(2), item(3), item(4)], concurrency=2)
     async with fan as outcomes:
         assert fan._engine is not None
-        fan._engine._gate.close(30)
+        fan._engine.sender.gate.close(30)  # as if a 429 had just asked for 30 s
         await eventually(lambda: fan.in_flight == 2)
         fan.stop_feeding(grace=0.05)
         got += [o async for o in outcomes]
@@ -288,9 +286,8 @@ async def test_cut_short_in_order_releases_what_was_held(
     server.hook = blocked_hook(release, unless=lambda n: n != 0)  # only the first hangs
     fan = client.runs.create_many(Counted(), concurrency=4, ordered=True, max_pending=8)
     async with fan as outcomes:
-        engine = fan._engine
-        assert engine is not None
-        await eventually(lambda: len(engine._held) >= 8 and engine.alive == 1)
+        # The first item hangs: every later outcome is held back behind it.
+        await eventually(lambda: fan.stats.pending >= 8 and fan.in_flight == 1)
         fan.stop_feeding(grace=0)
         got = [o async for o in outcomes]
     assert [o.index for o in got] == list(range(len(got)))
@@ -438,21 +435,19 @@ async def test_a_consumer_that_never_reads_bounds_what_is_pulled(
         source, concurrency=concurrency, max_pending=max_pending, ordered=ordered
     )
     async with fan as outcomes:
-        engine = fan._engine
-        assert engine is not None
         # Every pulled item finished, and the pump is blocked on the full buffer.
         await eventually(
             lambda: (
                 source.pulled >= max_pending
                 and server.completed == source.pulled
-                and engine.alive == 0
+                and fan.in_flight == 0
             )
         )
         settled = source.pulled
         await asyncio.sleep(0.2)  # every chance to run further ahead
         assert source.pulled == settled
         assert settled <= max_pending + concurrency
-        assert engine._unyielded() == settled
+        assert fan.stats.pending == settled
         first = await outcomes.__anext__()  # reading one lets it go on, a bit
         await eventually(lambda: source.pulled > settled)
         assert source.pulled <= settled + concurrency
@@ -472,13 +467,11 @@ async def test_a_stuck_first_item_bounds_the_reorder_buffer(
         source, concurrency=concurrency, max_pending=max_pending, ordered=True
     )
     async with fan as outcomes:
-        engine = fan._engine
-        assert engine is not None
-        await eventually(lambda: len(engine._held) >= max_pending and engine.alive == 1)
+        await eventually(lambda: fan.stats.pending >= max_pending and fan.in_flight == 1)
         settled = source.pulled
         await asyncio.sleep(0.2)
         assert source.pulled == settled <= max_pending + concurrency
-        assert len(engine._held) <= max_pending + concurrency - 1
+        assert fan.stats.pending <= max_pending + concurrency - 1
         release.set()
         got = [await outcomes.__anext__() for _ in range(settled)]
     assert [o.index for o in got] == list(range(settled))
@@ -548,8 +541,6 @@ async def test_stop_feeding_as_the_task_starts_and_closing_before_the_cut(
     async with fan:
         fan.stop_feeding(grace=0.01)
     # aclose cancelled the task before it ran; the timer that fires later finds no work.
-    engine = fan._engine
-    assert engine is not None
-    await eventually(lambda: engine._grace_timer is None)
+    await asyncio.sleep(0.05)
     assert fan.cut_short == 0
     assert source.pulled == 0

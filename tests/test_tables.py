@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -28,7 +27,7 @@ from crewship_async import (
     Table,
 )
 from crewship_async.resources import NOT_GIVEN
-from crewship_async.resources import tables as tables_module
+from crewship_async.resources._row_batches import partial_insert_error
 from crewship_async.testing import CrewshipEmulator
 
 BASE = "https://api.example.test"
@@ -680,11 +679,18 @@ async def test_insert_checks_arguments(
         assert not m.requests
 
 
-def test_ranges_summary() -> None:
-    summary = tables_module._ranges
-    assert summary([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
-    many = list(itertools.chain.from_iterable((2 * n,) for n in range(10)))
-    assert summary(many) == "0, 2, 4, 6, 8, 10, ..."
+def test_partial_insert_error_names_the_rows_not_stored_as_ranges() -> None:
+    row = Row("row_1")
+    path = "/v1/tables/tbl_1/rows"
+    failures: list[tuple[int, int, Exception]] = [(0, 3, ValueError("boom"))]
+    error = partial_insert_error(path, {3: [row, row], 6: [row]}, failures, 9)
+    assert error.failed_indices == [0, 1, 2, 5, 7, 8]
+    assert error.inserted_indices == [3, 4, 6]
+    assert "6 rows (0-2, 5, 7-8) were not: rows 0-2: ValueError: boom" in str(error)
+    assert error.__cause__ is failures[0][2]
+    stored_odd = {2 * n + 1: [row] for n in range(10)}
+    many = partial_insert_error(path, stored_odd, failures, 20)
+    assert "(0, 2, 4, 6, 8, 10, ...)" in str(many)
 
 
 # --- end to end, against the emulator --------------------------------------------------------

@@ -5,15 +5,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 import attrs
 
-from .._convert import converter
 from ._choices import describe_choices, literal_values
 
 __all__ = [
     "COLUMN_TYPES",
+    "column_from_json",
+    "row_from_json",
     "ROW_RESERVED_KEYS",
     "Column",
     "ColumnType",
@@ -200,19 +201,32 @@ class Row:
         return self.values[column]
 
 
-def _structure_row(data: Any, _: Any) -> Row:
+#: How :func:`row_from_json` turns a JSON value into a given type: the converter's
+#: ``structure`` (the models do not import the converter; it registers these functions).
+Structure = Callable[[Any, type[Any]], Any]
+
+
+def row_from_json(data: Any, structure: Structure) -> Row:
+    """A :class:`Row` from its JSON object: ``id``, ``_meta`` and the column values at the
+    top level (every other key). ``structure`` converts the id and the ``_meta`` object.
+
+    Raises ``TypeError`` for anything but an object, and what ``structure`` raises.
+    """
     if not isinstance(data, dict):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-    row_id = converter.structure(data.get("id"), str)
+    row_id = structure(data.get("id"), str)
     raw_meta = data.get("_meta")
-    meta = RowMeta() if raw_meta is None else converter.structure(raw_meta, RowMeta)
+    meta = RowMeta() if raw_meta is None else structure(raw_meta, RowMeta)
     values = {key: value for key, value in data.items() if key not in ROW_RESERVED_KEYS}
     return Row(row_id, meta=meta, values=values)
 
 
-def _structure_column(data: Any, _: Any) -> Column:
+def column_from_json(data: Any) -> Column:
     """A column as the server sent it: like :meth:`Column.coerce`, except that a type this
-    SDK does not know is kept as the plain string (a newer server may have more)."""
+    SDK does not know is kept as the plain string (a newer server may have more).
+
+    Raises ``TypeError``/``ValueError`` for an object that is not a valid column.
+    """
     if not isinstance(data, dict):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
     name: Any = data.get("name")
@@ -231,11 +245,3 @@ def _structure_column(data: Any, _: Any) -> Column:
         # Set past the validator, which refuses unknown types from callers only.
         object.__setattr__(column, "type", kind)
     return column
-
-
-converter.register_structure_hook(Column, _structure_column)
-
-
-# A row's column values are top-level keys, so Row has its own hook instead of the
-# generated one (which would put them in ``extra``).
-converter.register_structure_hook(Row, _structure_row)

@@ -1,7 +1,8 @@
 """Helpers of the threads and tables resources.
 
-:func:`require_str` and :func:`check_seconds` check arguments; :class:`GuardedPager` walks
-listings whose paging the API does not document.
+:func:`require_str` checks a required string (the seconds and counts are checked by
+:mod:`crewship_async._checks`); :class:`GuardedPager` walks listings whose paging the API
+does not document.
 
 ``GET /v1/threads/{id}/history``, ``GET /v1/tables`` and ``GET /v1/tables/{id}/rows`` are
 sent ``limit`` and ``offset`` like the documented listings, but nothing says the server
@@ -12,14 +13,13 @@ would make a plain offset walk loop for ever or yield everything again.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Hashable
 from typing import Callable, Optional, TypeVar
 
 from .._pagination import AsyncPager, FetchPage
 from ._common import check_optional_str
 
-__all__ = ["GuardedPager", "check_seconds", "require_str"]
+__all__ = ["GuardedPager", "require_str"]
 
 T = TypeVar("T")
 
@@ -30,17 +30,6 @@ def require_str(name: str, value: object) -> str:
     if checked is None:
         raise ValueError(f"{name} is required")
     return checked
-
-
-def check_seconds(name: str, value: object) -> Optional[float]:
-    """``None`` or a finite number of seconds > 0, else ``TypeError``/``ValueError``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
 
 
 class GuardedPager(AsyncPager[T]):

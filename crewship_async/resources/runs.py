@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import builtins
-import logging
 import math
-import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 import anyio
 
+from .._checks import check_optional_seconds, check_seconds
 from .._convert import structure, structure_list
 from .._pagination import AsyncPager, validate_page_size
-from .._retry import is_transient_status
 from .._streams import EventStream
 from .._transport import Transport
-from ..errors import APIConnectionError, APIError, APITimeoutError, ResponseError, StreamError
+from ..errors import APITimeoutError
 from ..models.runs import (
     CancelResult,
     Environment,
@@ -33,16 +31,12 @@ from ._common import check_environment, check_json_object, check_optional_str, s
 
 if TYPE_CHECKING:
     # The fan-out engine is imported by create_many, not with the package.
-    from .._fanout import FanOut, ProgressCallback, RequestSource
+    from .._fanout import FanOut, ProgressCallback, ProgressOption, RequestSource
 
 __all__ = ["Runs"]
 
 # The same value as ``_fanout.DEFAULT_CONCURRENCY`` (a test keeps the two equal).
 DEFAULT_CONCURRENCY = 64
-
-logger = logging.getLogger("crewship_async")
-
-_MAX_POLL_INTERVAL = 15.0
 
 
 class Runs:
@@ -175,41 +169,22 @@ class Runs:
         state, polls ``GET /v1/runs/{id}`` every ``poll_interval`` seconds, growing with
         jitter up to 15 s. Past ``timeout`` seconds (``None``: no limit) raises
         :class:`APITimeoutError`. :class:`NotFoundError` and other client errors propagate.
+        Raises ``TypeError`` for a ``timeout`` or ``poll_interval`` that is not a number
+        (``bool`` included) and ``ValueError`` for one that is not finite and > 0, before
+        sending anything.
         """
         segment("run_id", run_id)
-        if not (poll_interval > 0 and math.isfinite(poll_interval)):
-            raise ValueError(f"poll_interval must be a finite number > 0, got {poll_interval!r}")
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be > 0 or None, got {timeout!r}")
-        with anyio.move_on_after(math.inf if timeout is None else timeout):
-            return await self._wait(run_id, poll_interval)
+        interval = check_seconds("poll_interval", poll_interval)
+        limit = check_optional_seconds("timeout", timeout)
+        # Imported here, like the fan-out: the client imports this module up front.
+        from ._run_wait import wait_until_terminal
+
+        with anyio.move_on_after(math.inf if limit is None else limit):
+            return await wait_until_terminal(self, run_id, interval)
         path = f"/v1/runs/{segment('run_id', run_id)}"
         raise APITimeoutError(
             f"GET {path}: run {run_id} did not finish within {timeout:g}s", method="GET", path=path
         )
-
-    async def _wait(self, run_id: str, poll_interval: float) -> Run:
-        run = await self.get(run_id)
-        if run.is_terminal:
-            return run
-        try:
-            async with self.stream(run_id) as events:
-                async for event in events:
-                    if event.is_terminal:
-                        break
-        except (StreamError, APIConnectionError, ResponseError) as exc:
-            logger.debug("runs.wait(%s): stream unavailable (%s); polling", run_id, exc)
-        except APIError as exc:
-            if not is_transient_status(exc.status_code):
-                raise
-            logger.debug("runs.wait(%s): stream unavailable (%s); polling", run_id, exc)
-        interval = poll_interval
-        while True:
-            run = await self.get(run_id)
-            if run.is_terminal:
-                return run
-            await anyio.sleep(interval * random.uniform(0.8, 1.2))
-            interval = min(interval * 1.5, max(poll_interval, _MAX_POLL_INTERVAL))
 
     def create_many(
         self,
@@ -220,7 +195,7 @@ class Runs:
         fail_fast: bool = False,
         max_pending: Optional[int] = None,
         on_progress: Optional[ProgressCallback] = None,
-        progress: bool = False,
+        progress: ProgressOption = False,
         timeout: Optional[float] = None,
     ) -> FanOut:
         """Create a run for every item of ``requests``, ``concurrency`` at a time.
@@ -239,7 +214,9 @@ class Runs:
         passed and halves the concurrency, which then recovers step by step.
         ``on_progress(done, failed, in_flight)`` is called after each outcome;
         ``progress=True`` draws a bar with rich (``ImportError`` without the ``cli``
-        extra). ``timeout`` is each item's deadline across its attempts.
+        extra), and any :class:`~crewship_async._fanout.ProgressReporter` given instead
+        receives the fan-out's stats after each outcome. ``timeout`` is each item's
+        deadline across its attempts.
 
         Raises ``TypeError``/``ValueError`` here for invalid arguments; see
         :class:`FanOut` for what iterating raises and how it cleans up.
@@ -277,7 +254,7 @@ class Runs:
         fail_fast: bool = False,
         max_pending: Optional[int] = None,
         on_progress: Optional[ProgressCallback] = None,
-        progress: bool = False,
+        progress: ProgressOption = False,
         timeout: Optional[float] = None,
     ) -> builtins.list[RunOutcome]:
         """Like :meth:`create_many`, but wait for every outcome and return them in input

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-import math
-import random
 from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 import anyio
 
+from .._checks import check_optional_seconds, check_seconds
 from .._convert import structure, structure_list
+from .._deadline import Deadline
 from .._pagination import AsyncPager, validate_page_size
+from .._retry import poll_delays
 from .._transport import Transport
 from ..errors import APITimeoutError, ConflictError, ResponseError, ThreadBusyError
 from ..models._choices import check_choice
@@ -27,7 +28,7 @@ from ..models.threads import (
     check_thread_status,
 )
 from ._common import check_environment, check_json_object, segment
-from ._support import GuardedPager, check_seconds, require_str
+from ._support import GuardedPager, require_str
 from .runs import Runs
 
 __all__ = ["ON_BUSY_CHOICES", "OnBusy", "ThreadRuns", "Threads"]
@@ -245,16 +246,15 @@ class ThreadRuns:
         if payload is not None:
             body["input"] = payload
         check_choice("on_busy", on_busy, ON_BUSY_CHOICES)
-        busy_limit = check_seconds("busy_timeout", busy_timeout)
-        limit = check_seconds("timeout", timeout)
-        deadline = None if limit is None else anyio.current_time() + limit
-        busy_deadline: Optional[float] = None
+        busy_limit = check_optional_seconds("busy_timeout", busy_timeout)
+        deadline = Deadline(check_optional_seconds("timeout", timeout))
+        busy_deadline: Optional[Deadline] = None
         while True:
-            left = None if deadline is None else deadline - anyio.current_time()
+            left = deadline.remaining()
             if left is not None and left <= 0:
                 raise APITimeoutError(
-                    f"POST {path}: the call's timeout of {limit:g}s passed while thread "
-                    f"{thread_id} was busy; no run was created",
+                    f"POST {path}: the call's timeout of {deadline.seconds:g}s passed while "
+                    f"thread {thread_id} was busy; no run was created",
                     method="POST",
                     path=path,
                 )
@@ -266,17 +266,11 @@ class ThreadRuns:
                     raise busy from None
             else:
                 return structure(data, RunCreated, method="POST", path=path)
-            if busy_deadline is None and busy_limit is not None:
-                busy_deadline = anyio.current_time() + busy_limit
+            if busy_deadline is None:
+                busy_deadline = Deadline(busy_limit)  # counted from the first 409
             logger.debug("threads.runs.create(%s): thread busy; waiting for idle", thread_id)
             await self._wait_until_idle(
-                thread_id,
-                busy,
-                path=path,
-                deadline=deadline,
-                busy_deadline=busy_deadline,
-                limit=limit,
-                busy_limit=busy_limit,
+                thread_id, busy, path=path, deadline=deadline, busy_deadline=busy_deadline
             )
 
     async def _wait_until_idle(
@@ -285,22 +279,18 @@ class ThreadRuns:
         busy: ThreadBusyError,
         *,
         path: str,
-        deadline: Optional[float],
-        busy_deadline: Optional[float],
-        limit: Optional[float],
-        busy_limit: Optional[float],
+        deadline: Deadline,
+        busy_deadline: Deadline,
     ) -> None:
-        ends = [end for end in (deadline, busy_deadline) if end is not None]
-        end = min(ends) if ends else None
-        delay = math.inf if end is None else end - anyio.current_time()
-        with anyio.move_on_after(delay) as scope:
+        end = min(deadline.at, busy_deadline.at)
+        with anyio.CancelScope(deadline=end) as scope:
             await self._poll_until_idle(thread_id, busy)
         if not scope.cancelled_caught:
             return
-        if busy_deadline is not None and busy_deadline == end:
-            what = f"busy_timeout of {busy_limit:g}s"
+        if busy_deadline.bounded and busy_deadline.at == end:
+            what = f"busy_timeout of {busy_deadline.seconds:g}s"
         else:
-            what = f"call's timeout of {limit:g}s"
+            what = f"call's timeout of {deadline.seconds:g}s"
         raise APITimeoutError(
             f"POST {path}: thread {thread_id} was still not idle when the {what} passed; "
             "no run was created",
@@ -309,7 +299,7 @@ class ThreadRuns:
         ) from busy
 
     async def _poll_until_idle(self, thread_id: str, busy: ThreadBusyError) -> None:
-        interval = _BUSY_POLL_INITIAL
+        delays = poll_delays(_BUSY_POLL_INITIAL, growth=_BUSY_POLL_GROWTH, ceiling=_BUSY_POLL_MAX)
         while True:
             thread = await self._threads.get(thread_id)
             if thread.status == ThreadStatus.IDLE:
@@ -321,8 +311,7 @@ class ThreadRuns:
                     f"thread {thread_id} is now {str(thread.status)!r}, not idle: waiting "
                     f"cannot make it idle, so no run was created (the 409 said: {busy.message})",
                 )
-            await anyio.sleep(interval * random.uniform(0.8, 1.2))
-            interval = min(interval * _BUSY_POLL_GROWTH, _BUSY_POLL_MAX)
+            await anyio.sleep(next(delays))
 
     async def create_and_wait(
         self,
@@ -345,15 +334,9 @@ class ThreadRuns:
         created. Arguments are checked before anything is sent.
         """
         segment("thread_id", thread_id)
-        limit = check_seconds("timeout", timeout)
-        if not (
-            isinstance(poll_interval, (int, float))
-            and not isinstance(poll_interval, bool)
-            and poll_interval > 0
-            and math.isfinite(poll_interval)
-        ):
-            raise ValueError(f"poll_interval must be a finite number > 0, got {poll_interval!r}")
-        deadline = None if limit is None else anyio.current_time() + limit
+        limit = check_optional_seconds("timeout", timeout)
+        interval = check_seconds("poll_interval", poll_interval)
+        deadline = Deadline(limit)
         created = await self.create(
             thread_id,
             input=input,
@@ -366,17 +349,15 @@ class ThreadRuns:
             created.run_id,
             timeout=self._left(
                 deadline,
-                limit,
                 f"run {created.run_id} was created but",
                 f"/v1/runs/{segment('run_id', created.run_id)}",
             ),
-            poll_interval=poll_interval,
+            poll_interval=interval,
         )
         thread = await self._threads.get(
             thread_id,
             timeout=self._left(
                 deadline,
-                limit,
                 f"run {run.id} ended with status {str(run.status)!r} but",
                 f"/v1/threads/{segment('thread_id', thread_id)}",
             ),
@@ -384,14 +365,13 @@ class ThreadRuns:
         return ThreadRunResult(run, thread)
 
     @staticmethod
-    def _left(
-        deadline: Optional[float], limit: Optional[float], what: str, path: str
-    ) -> Optional[float]:
-        if deadline is None:
-            return None
-        left = deadline - anyio.current_time()
-        if left > 0:
+    def _left(deadline: Deadline, what: str, path: str) -> Optional[float]:
+        """The seconds ``deadline`` leaves for the next step; ``APITimeoutError`` if none."""
+        left = deadline.remaining()
+        if left is None or left > 0:
             return left
         raise APITimeoutError(
-            f"GET {path}: {what} the call's timeout of {limit:g}s passed", method="GET", path=path
+            f"GET {path}: {what} the call's timeout of {deadline.seconds:g}s passed",
+            method="GET",
+            path=path,
         )

@@ -1,0 +1,45 @@
+"""One call's deadline: a moment on the event loop's clock, or none at all.
+
+The resources and the fan-out bound a call that spans several requests (polls, retries,
+batches) by one deadline; this is its arithmetic, written once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import anyio
+
+__all__ = ["Deadline"]
+
+
+class Deadline:
+    """The moment ``seconds`` after its creation (on :func:`anyio.current_time`'s clock).
+
+    ``Deadline(None)`` never expires: :meth:`remaining` is ``None`` and :attr:`at` is
+    ``math.inf``, so it can be handed to ``anyio.CancelScope(deadline=...)`` as is.
+    Must be created inside a running event loop (``RuntimeError`` otherwise, from anyio).
+    """
+
+    __slots__ = ("at", "seconds")
+
+    def __init__(self, seconds: Optional[float]) -> None:
+        #: The length it was given (``None``: unbounded), for messages.
+        self.seconds = seconds
+        #: The moment on the event loop's clock; ``math.inf`` when unbounded.
+        self.at = math.inf if seconds is None else anyio.current_time() + seconds
+
+    def __repr__(self) -> str:
+        return f"<Deadline seconds={self.seconds!r} remaining={self.remaining()!r}>"
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the deadline is a real moment (it was given a number of seconds)."""
+        return self.seconds is not None
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left (0 once passed), or ``None`` when unbounded."""
+        if self.seconds is None:
+            return None
+        return max(0.0, self.at - anyio.current_time())

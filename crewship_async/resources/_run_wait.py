@@ -1,0 +1,53 @@
+"""``runs.wait``'s way to a terminal run: follow the event stream, else poll."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .._retry import is_transient_status, poll_delays
+from ..errors import APIConnectionError, APIError, ResponseError, StreamError
+from ..models.runs import Run
+
+if TYPE_CHECKING:
+    from .runs import Runs
+
+__all__ = ["wait_until_terminal"]
+
+logger = logging.getLogger("crewship_async")
+
+_MAX_POLL_INTERVAL = 15.0
+_POLL_GROWTH = 1.5
+
+
+async def wait_until_terminal(runs: Runs, run_id: str, poll_interval: float) -> Run:
+    """The run once it is terminal, whatever its status; no time limit of its own.
+
+    Reads the run, then follows its event stream until a terminal event. When the stream
+    cannot be had (a stream, connection or response error, or a transient status) or ends
+    without a terminal event, polls ``runs.get`` every ``poll_interval`` seconds, growing
+    by half each time up to 15 s, with jitter. A non-transient :class:`APIError` (404,
+    401, ...) propagates.
+    """
+    run = await runs.get(run_id)
+    if run.is_terminal:
+        return run
+    try:
+        async with runs.stream(run_id) as events:
+            async for event in events:
+                if event.is_terminal:
+                    break
+    except (StreamError, APIConnectionError, ResponseError) as exc:
+        logger.debug("runs.wait(%s): stream unavailable (%s); polling", run_id, exc)
+    except APIError as exc:
+        if not is_transient_status(exc.status_code):
+            raise
+        logger.debug("runs.wait(%s): stream unavailable (%s); polling", run_id, exc)
+    delays = poll_delays(poll_interval, growth=_POLL_GROWTH, ceiling=_MAX_POLL_INTERVAL)
+    while True:
+        run = await runs.get(run_id)
+        if run.is_terminal:
+            return run
+        await anyio.sleep(next(delays))
