@@ -14,6 +14,10 @@ in ``meter.measure(ops)``; the worker prints one line ``RESULT <json>`` with
 * ``maxrss_kb``: the process's peak resident set size (``ru_maxrss``) at the end;
 * anything the variant put in ``meter.extra``.
 
+``params["block_imports"]``, a list of module names, makes those modules unimportable in
+the worker (``sys.modules[name] = None``) before anything else is imported: the ``sse``
+case runs the SDK and the raw loop without orjson that way, as after a plain install.
+
 A variant that cannot run here (an SDK feature not built yet, a baseline library not
 installed) raises :class:`Unavailable`; the result is then ``{"skip": reason}``. With
 ``params["profile"]`` set to ``{"kind": "cprofile" | "pyinstrument", "path": ...}`` the
@@ -144,6 +148,8 @@ def worker_main(argv: list[str]) -> int:
     """Run ``<module> <variant> <params-json>`` and print its ``RESULT`` line."""
     module_name, variant, params_json = argv
     params = json.loads(params_json)
+    for name in params.get("block_imports", ()):
+        sys.modules[name] = None  # type: ignore[assignment]  # import now raises ImportError
     meter = Meter(params.get("profile"))
     try:
         module = importlib.import_module(f"benchmarks.{module_name}")

@@ -79,9 +79,11 @@ class Sizes:
     trigger_requests: int = 20_000
     trigger_warmup: int = 500
     httpx_requests: int = 3_000
+    sequential_requests: int = 5_000
     concurrency: int = 100
     events: int = 200_000
     warm_events: int = 500
+    growth_events: tuple[int, int] = (10_000, 1_000_000)
     decode_threads: int = 1_000
     decode_iterations: int = 100
     import_runs: int = 10
@@ -97,8 +99,10 @@ class Sizes:
             trigger_requests=300,
             trigger_warmup=100,
             httpx_requests=200,
+            sequential_requests=100,
             events=2_000,
             warm_events=50,
+            growth_events=(500, 5_000),
             decode_iterations=3,
             import_runs=2,
             fanout_sizes=(500, 2_000),
@@ -289,8 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     sizes = parser.add_argument_group("sizes (defaults: full run; --smoke shrinks them)")
     sizes.add_argument("--requests", type=int, help="trigger: requests per client (20000)")
     sizes.add_argument("--httpx-requests", type=int, help="trigger: requests for httpx (3000)")
+    sizes.add_argument(
+        "--sequential-requests", type=int, help="trigger: one-at-a-time requests (5000)"
+    )
     sizes.add_argument("--concurrency", type=int, help="trigger: requests in flight (100)")
     sizes.add_argument("--events", type=int, help="sse: events per stream (200000)")
+    sizes.add_argument(
+        "--growth-events", help="sse: SMALL,LARGE stream lengths of the growth row (10000,1000000)"
+    )
     sizes.add_argument("--decode-iterations", type=int, help="decode: pages per client (100)")
     sizes.add_argument("--import-runs", type=int, help="import: fresh interpreters (10)")
     sizes.add_argument(
@@ -309,10 +319,15 @@ def _sizes(args: argparse.Namespace) -> Sizes:
         sizes.trigger_warmup = min(sizes.trigger_warmup, args.requests)
     if args.httpx_requests:
         sizes.httpx_requests = args.httpx_requests
+    if args.sequential_requests:
+        sizes.sequential_requests = args.sequential_requests
     if args.concurrency:
         sizes.concurrency = args.concurrency
     if args.events:
         sizes.events = args.events
+    if args.growth_events:
+        small, large = (int(v) for v in args.growth_events.split(","))
+        sizes.growth_events = (small, large)
     if args.decode_iterations:
         sizes.decode_iterations = args.decode_iterations
     if args.import_runs:
@@ -342,7 +357,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     results_dir: Path = args.results_dir
     results_dir.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
-    upstream = Upstream([sizes.events, sizes.warm_events], sizes.decode_threads)
+    event_sizes = [sizes.events, sizes.warm_events, *sizes.growth_events]
+    upstream = Upstream(event_sizes, sizes.decode_threads)
     context: Optional[Context] = None
     try:
         if needs_upstream:

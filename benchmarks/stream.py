@@ -4,17 +4,22 @@ The canned upstream sends ``N`` ``log`` events (default 200,000; each ``id: n`` 
 JSON ``data`` line) and a final ``run.completed`` as one ``text/event-stream`` body. Each
 client reads it to the terminal event, decoding every event's JSON, after a warm-up
 stream of a few hundred events on the same client. Figures are client CPU (and wall) time
-per event.
+per event. Each JSON back-end is compared with the raw loop on the same back-end:
 
-* ``SDK runs.stream``: ``async with client.runs.stream(run_id) as events: async for ...``
-  (SSE decoding, dedupe by id, idle timeout, ``RunEvent`` per event).
-* ``raw aiohttp``: ``resp.content.iter_any()``, split on ``b"\\n\\n"``, ``json.loads`` of
-  each ``data`` line: the floor the SDK is held to (<= 1.5x).
-* ``raw aiohttp + orjson``: the same with ``orjson.loads`` (informational: how much of the
-  difference is the JSON library).
+* ``SDK runs.stream (orjson)``: ``async with client.runs.stream(run_id) as events: async
+  for ...`` (SSE decoding, dedupe by id, idle timeout, ``RunEvent`` per event) with the
+  ``orjson`` extra installed, against ``raw aiohttp + orjson``: ``resp.content.iter_any()``,
+  split on ``b"\n\n"``, ``orjson.loads`` of each ``data`` line (<= 1.5x).
+* ``SDK runs.stream (json)`` against ``raw aiohttp + json``: the same two clients in
+  processes where ``orjson`` cannot be imported (a plain ``pip install``), so both use the
+  stdlib ``json`` (<= 1.15x).
 * ``httpx-sse``: ``aconnect_sse(httpx.AsyncClient, "GET", url)`` + ``aiter_sse()`` +
-  ``json.loads`` (a peer: the SDK must be faster).
-* ``aiohttp-sse-client``: ``EventSource(url, session=...)`` + ``json.loads`` (a peer).
+  ``json.loads``, and ``aiohttp-sse-client``: ``EventSource(url, session=...)`` +
+  ``json.loads``: peers, both on stdlib json; the SDK on stdlib json must be faster.
+* cost growth: the SDK (orjson) reading one stream of ``--growth-events`` LARGE events
+  (default 1,000,000) against streams of SMALL events (default 10,000; read several
+  times in the measured block so that it lasts long enough to time): CPU per event must
+  stay flat (<= 1.10x).
 """
 
 from __future__ import annotations
@@ -38,9 +43,19 @@ def _url(params: dict[str, Any], size: int) -> str:
 
 
 async def sdk_stream(meter: Meter, params: dict[str, Any]) -> None:
-    """``client.runs.stream`` read to its terminal event."""
-    from crewship_async import AsyncCrewship
+    """``client.runs.stream`` read to its terminal event ``params["reads"]`` times (1 by
+    default) over a stream of ``params["size"]`` events (default ``params["events"]``).
 
+    ``params["json"]`` names the JSON back-end the SDK must be using ("orjson" or
+    "json"), so that a figure is never filed under the wrong one.
+    """
+    from crewship_async import AsyncCrewship, _json
+
+    backend = "json" if _json.loads is _json.stdlib_loads else "orjson"
+    if backend != params.get("json", backend):
+        raise Unavailable(f"the SDK uses {backend}, not {params['json']}")
+    size = params.get("size", params["events"])
+    reads = params.get("reads", 1)
     async with AsyncCrewship(api_key=API_KEY, base_url=params["base_url"]) as client:
 
         async def read(size: int) -> int:
@@ -53,9 +68,12 @@ async def sdk_stream(meter: Meter, params: dict[str, Any]) -> None:
             return count
 
         await read(params["warm_events"])
-        with meter.measure(params["events"] + 1) as m:
-            m.ops = await read(params["events"])
-        _check(m.ops, params["events"])
+        with meter.measure((size + 1) * reads) as m:
+            m.ops = 0
+            for _ in range(reads):
+                count = await read(size)
+                _check(count, size)
+                m.ops += count
 
 
 def _raw_loop(loads: Any) -> Any:
@@ -91,7 +109,7 @@ def _raw_loop(loads: Any) -> Any:
 
 
 async def raw_aiohttp(meter: Meter, params: dict[str, Any]) -> None:
-    """``iter_any`` + split on blank lines + ``json.loads``."""
+    """``iter_any`` + split on blank lines + stdlib ``json.loads``."""
     await _raw_loop(json.loads)(meter, params)
 
 
@@ -172,13 +190,17 @@ VARIANTS = {
     "aiohttp_sse_client": aiohttp_sse_client,
 }
 
-LABELS = {
-    "sdk_stream": "SDK runs.stream",
-    "raw_aiohttp": "raw aiohttp",
-    "raw_aiohttp_orjson": "raw aiohttp + orjson",
-    "httpx_sse": "httpx-sse",
-    "aiohttp_sse_client": "aiohttp-sse-client",
-}
+SDK_ORJSON = "SDK runs.stream (orjson)"
+SDK_JSON = "SDK runs.stream (json)"
+RAW_ORJSON = "raw aiohttp + orjson"
+RAW_JSON = "raw aiohttp + json"
+NO_ORJSON = {"block_imports": ["orjson"]}
+
+
+def growth_reads(small: int, large: int) -> int:
+    """How many SMALL streams the growth row reads in one block: about a tenth of LARGE's
+    events in all, at least one stream and at most 20."""
+    return max(1, min(20, large // (10 * small)))
 
 
 def run(ctx: Any) -> list[Row]:
@@ -188,11 +210,22 @@ def run(ctx: Any) -> list[Row]:
         "events": ctx.sizes.events,
         "warm_events": ctx.sizes.warm_events,
     }
-    figures: dict[str, Figure] = ctx.measure(
-        MODULE, {LABELS[v]: (v, params) for v in VARIANTS}, profile=["sdk_stream"]
-    )
-    sdk = figures["SDK runs.stream"]
-    raw, raw_orjson = figures["raw aiohttp"], figures["raw aiohttp + orjson"]
+    small, large = ctx.sizes.growth_events
+    clients = {
+        SDK_ORJSON: ("sdk_stream", {**params, "json": "orjson"}),
+        RAW_ORJSON: ("raw_aiohttp_orjson", params),
+        SDK_JSON: ("sdk_stream", {**params, **NO_ORJSON, "json": "json"}),
+        RAW_JSON: ("raw_aiohttp", {**params, **NO_ORJSON}),
+        "httpx-sse": ("httpx_sse", params),
+        "aiohttp-sse-client": ("aiohttp_sse_client", params),
+        f"SDK, streams of {small:,}": (
+            "sdk_stream",
+            {**params, "size": small, "reads": growth_reads(small, large)},
+        ),
+        f"SDK, a stream of {large:,}": ("sdk_stream", {**params, "size": large}),
+    }
+    figures: dict[str, Figure] = ctx.measure(MODULE, clients, profile=["sdk_stream"])
+    sdk, sdk_json = figures[SDK_ORJSON], figures[SDK_JSON]
 
     def cpu(figure: Figure) -> float:
         return figure.per_op("cpu") * 1e6
@@ -203,11 +236,28 @@ def run(ctx: Any) -> list[Row]:
     metric = f"CPU/event ({params['events']:,})"
     faster = Target(1.0, strict=True)
     return [
-        compare(TITLE, metric, sdk, raw, value=cpu, unit="us", target=Target(1.5)),
-        compare(TITLE, metric, sdk, figures["httpx-sse"], value=cpu, unit="us", target=faster),
+        compare(TITLE, metric, sdk, figures[RAW_ORJSON], value=cpu, unit="us", target=Target(1.5)),
         compare(
-            TITLE, metric, sdk, figures["aiohttp-sse-client"], value=cpu, unit="us", target=faster
+            TITLE, metric, sdk_json, figures[RAW_JSON], value=cpu, unit="us", target=Target(1.15)
         ),
-        compare(TITLE, metric, sdk, raw_orjson, value=cpu, unit="us"),
-        compare(TITLE, "wall/event", sdk, raw, value=wall, unit="us"),
+        compare(TITLE, metric, sdk_json, figures["httpx-sse"], value=cpu, unit="us", target=faster),
+        compare(
+            TITLE,
+            metric,
+            sdk_json,
+            figures["aiohttp-sse-client"],
+            value=cpu,
+            unit="us",
+            target=faster,
+        ),
+        compare(
+            TITLE,
+            "CPU/event, cost growth",
+            figures[f"SDK, a stream of {large:,}"],
+            figures[f"SDK, streams of {small:,}"],
+            value=cpu,
+            unit="us",
+            target=Target(1.1),
+        ),
+        compare(TITLE, "wall/event", sdk, figures[RAW_ORJSON], value=wall, unit="us"),
     ]

@@ -14,6 +14,11 @@ its connections. Figures are client CPU (and wall) time per request.
   validated from the body (reported). httpx costs two orders of magnitude more per request
   at this concurrency, so it sends fewer requests (default 3,000) to keep the run short;
   its figure is per request like the others.
+
+One call at a time (a web handler awaiting one call): ``SDK runs.create, one at a time``
+awaits ``N`` calls one after the other (default 5,000), each in a task of its own as a
+web framework's request handler runs, against ``raw aiohttp, one at a time`` doing the
+same with ``session.post`` + ``resp.json()`` (target <= 1.10x).
 """
 
 from __future__ import annotations
@@ -123,6 +128,49 @@ async def sdk_create(meter: Meter, params: dict[str, Any]) -> None:
             m.ops = await _gather_bounded(params["requests"], concurrency, call)
 
 
+async def _one_at_a_time(count: int, call: Any) -> int:
+    """Await ``call(i)`` for i in range(count), each in a fresh task, one after the other."""
+    for index in range(count):
+        await asyncio.create_task(call(index))
+    return count
+
+
+async def sdk_create_sequential(meter: Meter, params: dict[str, Any]) -> None:
+    """``await client.runs.create(...)`` one call at a time, each from its own task."""
+    from crewship_async import AsyncCrewship
+
+    async with AsyncCrewship(api_key=API_KEY, base_url=params["base_url"]) as client:
+
+        async def call(index: int) -> str:
+            body = _body(index)
+            created = await client.runs.create(body["deployment_id"], input=body["input"])
+            return created.run_id
+
+        await _one_at_a_time(params["warmup"], call)
+        with meter.measure(params["requests"]) as m:
+            m.ops = await _one_at_a_time(params["requests"], call)
+
+
+async def raw_aiohttp_sequential(meter: Meter, params: dict[str, Any]) -> None:
+    """``session.post`` + ``resp.json()`` one call at a time, each from its own task."""
+    import aiohttp
+
+    url = params["base_url"] + "/v1/runs"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def call(index: int) -> str:
+            async with session.post(url, json=_body(index)) as response:
+                if response.status != 202:
+                    raise RuntimeError(f"unexpected status {response.status}")
+                data = await response.json()
+            return data["run_id"]  # type: ignore[no-any-return]
+
+        await _one_at_a_time(params["warmup"], call)
+        with meter.measure(params["requests"]) as m:
+            m.ops = await _one_at_a_time(params["requests"], call)
+
+
 async def raw_aiohttp(meter: Meter, params: dict[str, Any]) -> None:
     """``session.post`` + ``resp.json()`` under a semaphore."""
     import aiohttp
@@ -185,6 +233,8 @@ VARIANTS = {
     "sdk_create": sdk_create,
     "raw_aiohttp": raw_aiohttp,
     "httpx_pydantic": httpx_pydantic,
+    "sdk_create_sequential": sdk_create_sequential,
+    "raw_aiohttp_sequential": raw_aiohttp_sequential,
 }
 
 LABELS = {
@@ -192,6 +242,8 @@ LABELS = {
     "sdk_create": "SDK runs.create",
     "raw_aiohttp": "raw aiohttp",
     "httpx_pydantic": "httpx + pydantic",
+    "sdk_create_sequential": "SDK runs.create, one at a time",
+    "raw_aiohttp_sequential": "raw aiohttp, one at a time",
 }
 
 
@@ -208,10 +260,14 @@ def run(ctx: Any) -> list[Row]:
         "httpx_pydantic",
         {**params, "requests": ctx.sizes.httpx_requests},
     )
+    sequential = {**params, "requests": ctx.sizes.sequential_requests}
+    sequential["warmup"] = min(params["warmup"], sequential["requests"])
+    for variant in ("sdk_create_sequential", "raw_aiohttp_sequential"):
+        clients[LABELS[variant]] = (variant, sequential)
     figures: dict[str, Figure] = ctx.measure(
         MODULE,
         clients,
-        profile=["sdk_create_many", "sdk_create"],
+        profile=["sdk_create_many", "sdk_create", "sdk_create_sequential"],
     )
     sdk, single = figures["SDK create_many"], figures["SDK runs.create"]
     raw, httpx_fig = figures["raw aiohttp"], figures["httpx + pydantic"]
@@ -229,6 +285,15 @@ def run(ctx: Any) -> list[Row]:
         compare(TITLE, metric, single, raw, value=cpu, unit="us"),
         compare(TITLE, metric, single, httpx_fig, value=cpu, unit="us"),
         compare(TITLE, metric, httpx_fig, raw, value=cpu, unit="us"),
+        compare(
+            TITLE,
+            f"CPU/request ({sequential['requests']:,}, one at a time)",
+            figures[LABELS["sdk_create_sequential"]],
+            figures[LABELS["raw_aiohttp_sequential"]],
+            value=cpu,
+            unit="us",
+            target=Target(1.1),
+        ),
         compare(TITLE, "wall/request", sdk, raw, value=wall, unit="us"),
         compare(TITLE, "wall/request", single, raw, value=wall, unit="us"),
         compare(TITLE, "wall/request", httpx_fig, raw, value=wall, unit="us"),

@@ -29,13 +29,26 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_stdlib_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
+_stdlib_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+_stdlib_decode = _stdlib_decoder.decode
+_stdlib_scan = _stdlib_decoder.scan_once  # type: ignore[attr-defined]  # set in __init__
 
 
 def stdlib_loads(data: bytes | str) -> Any:
     """Decode JSON text (bytes must be UTF-8) with the stdlib decoder, refusing NaN and
     the infinities as orjson does."""
-    return _stdlib_decode(data if isinstance(data, str) else data.decode("utf-8"))
+    text = data if isinstance(data, str) else data.decode("utf-8")
+    # JSONDecoder.decode skips whitespace around one scan_once(text, 0) call; text that
+    # starts with a value and ends right after it (nearly all of it) needs only that call.
+    # Anything else (whitespace, trailing data, no value) goes through decode for its
+    # exact result or error; an error raised by the scan itself is the one decode raises.
+    try:
+        value, end = _stdlib_scan(text, 0)
+    except StopIteration:
+        return _stdlib_decode(text)
+    if end != len(text):
+        return _stdlib_decode(text)
+    return value
 
 
 def stdlib_dumps(value: Any) -> bytes:

@@ -7,6 +7,8 @@ import math
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crewship_async import _json
 
@@ -94,3 +96,33 @@ def test_without_orjson_the_stdlib_back_end_is_chosen(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(_json.importlib, "import_module", missing)
     assert _json._import_orjson() is None
+
+
+def _decode_outcome(decode: Callable[[str], Any], text: str) -> tuple[str, Any]:
+    try:
+        return "value", decode(text)
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=8,
+)
+PADDING = st.sampled_from(["", " ", "\n", "\t ", "x", "]", "{", "NaN", "1"])
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=300)
+@given(value=JSON_VALUES, before=PADDING, after=PADDING, cut=st.integers(0, 40))
+def test_stdlib_loads_matches_the_stdlib_decoder(
+    value: Any, before: str, after: str, cut: int
+) -> None:
+    # The single-scan fast path gives the decoder's value or error, for whole documents,
+    # padded ones, ones with trailing data and truncated ones alike.
+    text = json.dumps(value)
+    reference = json.JSONDecoder(parse_constant=_json._refuse_constant).decode
+    for candidate in (text, before + text + after, text[:cut]):
+        assert _decode_outcome(_json.stdlib_loads, candidate) == _decode_outcome(
+            reference, candidate
+        )

@@ -636,3 +636,66 @@ def test_arbitrary_bytes_never_raise_and_match_the_reference(
         decoder = SSEDecoder()
         assert feed_all(chunks, decoder) == expected.events
         assert state(decoder) == expected[1:]
+
+
+# --- the fast path for common blocks (id + data + blank line, LF line ends) ---
+
+VALUE_BYTES = st.lists(
+    st.sampled_from([b"a", b"7", b" ", b":", b"\x00", b"\xe9", b"\xc3\xa9", b"\xff", b"{}"]),
+    max_size=4,
+).map(b"".join)
+COMMON_BLOCK = st.builds(
+    lambda i, d: b"id: " + i + b"\ndata: " + d + b"\n\n", VALUE_BYTES, VALUE_BYTES
+)
+# Lines that break the common shape or leave a block under way.
+OTHER_LINES = st.sampled_from(
+    [
+        b"data: x\n",
+        b"id: 5\n",
+        b"id:\n",
+        b"event: e\n",
+        b"retry: 10\n",
+        b": comment\n",
+        b"\n",
+        b"data:x\n\n",
+        b"id: 1\r\ndata: y\r\n\r\n",
+        b"junk\n",
+        b"id: 2\ndata: 3\n",
+    ]
+)
+MIXED_STREAMS = st.lists(st.one_of(COMMON_BLOCK, COMMON_BLOCK, OTHER_LINES), max_size=12).map(
+    b"".join
+)
+
+
+@PROPERTY_SETTINGS
+@given(raw=MIXED_STREAMS, bom=st.booleans(), data=st.data())
+def test_common_blocks_decode_as_the_standard_says(
+    raw: bytes, bom: bool, data: st.DataObject
+) -> None:
+    raw = (BOM if bom else b"") + raw
+    reference = reference_decode(raw)
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=6))
+    for chunks in ([raw], split_at(raw, cuts), byte_by_byte(raw)):
+        decoder = SSEDecoder()
+        assert feed_all(chunks, decoder) == reference.events
+        assert state(decoder) == (
+            reference.last_event_id,
+            reference.retry,
+            reference.comments_seen,
+        )
+
+
+def test_common_blocks_respect_the_size_cap() -> None:
+    decoder = SSEDecoder(max_event_size=10)
+    chunk = b"id: 1\ndata: 123456789\n\nid: 2\ndata: 1234567890\n\nid: 3\ndata: x\n\n"
+    with pytest.raises(EventTooLargeError) as info:
+        decoder.feed(chunk)
+    assert info.value.events == [E("message", "123456789", "1", "1")]
+
+
+def test_events_before_a_cap_error_keep_the_common_blocks_first() -> None:
+    decoder = SSEDecoder(max_event_size=10)
+    with pytest.raises(EventTooLargeError) as info:
+        decoder.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n\nevent: e\ndata: 1234567890\n")
+    assert [event.data for event in info.value.events] == ["a", "b"]

@@ -46,7 +46,6 @@ from crewship_async import (
     RunEvent,
     ServiceUnavailableError,
     StreamError,
-    _streams,
 )
 from crewship_async._transport import _stream_open as transport_module
 
@@ -452,17 +451,17 @@ async def test_empty_id_resets_last_event_id(server: ScriptedServer, live: Async
     assert events.last_event_id is None
 
 
-async def test_dedupe_window_is_bounded(
-    server: ScriptedServer, live: AsyncCrewship, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_streams, "_DEDUPE_WINDOW", 2)
+async def test_dedupe_window_is_bounded(server: ScriptedServer, live: AsyncCrewship) -> None:
+    # The stream remembers the last 1,024 delivered ids: "1" fell out of the window after
+    # 1,025 events and is delivered again; "1025" is still known and dropped.
+    first = [log("x", id=str(n)) for n in range(1, 1026)]
     server.add(
-        stream(log("a", id="1"), log("b", id="2"), log("c", id="3"), end="abort"),
-        # "1" fell out of the window and is delivered again; "3" is still known.
-        stream(log("a", id="1"), log("c", id="3"), completed(id="4")),
+        stream(*first, end="abort"),
+        stream(log("a", id="1"), log("c", id="1025"), completed(id="1026")),
     )
     received = await collect(live.runs.stream("run_1"))
-    assert [e.id for e in received] == ["1", "2", "3", "1", "4"]
+    assert [e.id for e in received[1025:]] == ["1", "1026"]
+    assert len(received) == 1027
 
 
 # --- idle timeout -----------------------------------------------------------------------

@@ -1,0 +1,200 @@
+"""What an event stream has yet to deliver: decoded events turned into RunEvents, in bulk.
+
+:class:`DeliveryQueue` is the bookkeeping half of :class:`~crewship_async.EventStream`.
+Each chunk's decoded events go through :meth:`DeliveryQueue.add` at once: replays of ids
+already delivered are dropped, each remaining event becomes a
+:class:`~crewship_async.models.events.RunEvent`, and the event types that change the
+stream (``error``, ``timeout``, the terminal ones) stop the batch and leave a note for the
+stream to act on once the events before them were delivered. Working a chunk at a time
+keeps the per-event cost to what each event needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, Optional, Union
+
+from . import _json
+from ._sse import ServerSentEvent
+from .errors import StreamError
+from .models.events import TERMINAL_EVENT_TYPES, EventType, RunEvent
+
+__all__ = ["DEDUPE_WINDOW", "DeliveryQueue", "id_key"]
+
+DEDUPE_WINDOW = 1_024
+"""How many recent event ids a stream remembers to drop replays after a reconnect: enough
+for a server that resumes a little before ``Last-Event-ID``."""
+# An id longer than this is remembered by a 16-byte digest, so the window holds at most
+# ~130 KB whatever the ids.
+_SHORT_ID = 32
+# How much of an `error` event's text its StreamError quotes.
+_ERROR_TEXT_LIMIT = 1_000
+# Event types that need more than being queued; one set lookup tells the common ones apart.
+_NOTABLE_TYPES = frozenset({EventType.ERROR, EventType.TIMEOUT, *TERMINAL_EVENT_TYPES})
+
+# RunEvent's __init__ only stores its four arguments (attrs, frozen, slots, no validators),
+# and it goes through object.__setattr__ for each: building the instance through its slots'
+# descriptors gives the same object in under half the time. tests/test_stream_delivery.py
+# holds the two ways equal.
+_new = object.__new__
+_set_type, _set_data, _set_id, _set_raw = (
+    inspect.getattr_static(RunEvent, name).__set__ for name in ("type", "data", "id", "raw")
+)
+
+
+def id_key(event_id: str) -> Union[str, bytes]:
+    """What the dedupe window stores for an id: the id itself, or a digest of a long one."""
+    if len(event_id) <= _SHORT_ID:
+        return event_id
+    return hashlib.blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class DeliveryQueue:
+    """The RunEvents a stream has decoded but not yet delivered, and the ids it delivered.
+
+    ``ready`` holds the events to deliver, in order. After :meth:`add`, at most one of
+    these notes is set, and it applies once ``ready`` has been delivered:
+
+    * ``error``: the :class:`StreamError` of an ``error`` event (or an event past the size
+      cap, set by the stream) to raise;
+    * ``ended``: the terminal event is the last one in ``ready``;
+    * ``timed_out``: a ``timeout`` event came, so the connection must be replaced;
+      ``resume_id`` is its id when it had one (the stream's new ``last_event_id``).
+
+    ``active`` says whether an event that resets the idle clock (anything but a
+    ``heartbeat``) was queued since the stream last cleared it.
+    """
+
+    __slots__ = (
+        "_order",
+        "_path",
+        "_seen",
+        "active",
+        "ended",
+        "error",
+        "ready",
+        "resume_id",
+        "timed_out",
+    )
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self.ready: deque[RunEvent] = deque()
+        # Ids delivered lately (see id_key): a set to look up, a deque to forget the oldest.
+        self._seen: set[Union[str, bytes]] = set()
+        self._order: list[Union[str, bytes]] = []
+        self.error: Optional[StreamError] = None
+        self.ended = False
+        self.timed_out = False
+        self.resume_id: Optional[str] = None
+        self.active = False
+
+    def clear(self) -> None:
+        """Forget the events not delivered yet (the stream was closed)."""
+        self.ready.clear()
+
+    def add(self, events: list[ServerSentEvent]) -> None:
+        """Queue the RunEvents of ``events`` (decoded in this order), skipping replays.
+
+        An event is an envelope when its data is a JSON object with a string ``type``: the
+        RunEvent takes that type and the envelope's ``data`` (else ``payload``, else
+        ``{}``). Other JSON is the data of an event typed by the SSE ``event`` field, and
+        text that is not JSON is kept as is.
+
+        Stops at the first ``error``, ``timeout`` or terminal event and sets its note (see
+        the class docstring); the events after it are dropped, as the stream ends or
+        reconnects there.
+        """
+        # Usually the ids of a chunk are all new and distinct: then one check of the whole
+        # batch replaces a lookup per event, and the window is updated once at the end.
+        ids = [sse[2] for sse in events if sse[2]]
+        one_by_one = bool(ids) and (
+            max(map(len, ids)) > _SHORT_ID
+            or len(batch := set(ids)) != len(ids)
+            or not self._seen.isdisjoint(batch)
+        )
+        stop = self._queue(events, one_by_one)
+        if not one_by_one and ids:
+            if stop is not None:  # the events from the error or timeout on were dropped
+                index = next(i for i, sse in enumerate(events) if sse is stop)
+                ids = [sse[2] for sse in events[:index] if sse[2]]
+            self._remember(ids)
+
+    def _queue(self, events: list[ServerSentEvent], one_by_one: bool) -> Optional[ServerSentEvent]:
+        """Queue the RunEvents; return the ``error`` or ``timeout`` event that stopped the
+        batch, if any. ``one_by_one``: look up and remember each id as it comes."""
+        append = self.ready.append
+        seen = self._seen
+        loads = _json.loads
+        decode_errors = _json.JSONDecodeError
+        notable = _NOTABLE_TYPES
+        heartbeat = EventType.HEARTBEAT
+        active = self.active
+        stop: Optional[ServerSentEvent] = None
+        for sse in events:
+            kind, raw, own_id = sse[0], sse[1], sse[2]
+            key: Union[str, bytes, None] = None
+            if one_by_one and own_id:
+                key = id_key(own_id)
+                if key in seen:
+                    continue
+            try:
+                data: Any = loads(raw)
+            except decode_errors:
+                data = raw
+            else:
+                if type(data) is dict:
+                    envelope_type = data.get("type")
+                    if type(envelope_type) is str:
+                        kind = envelope_type
+                        inner = data.get("data")
+                        if inner is None:
+                            inner = data.get("payload")
+                        data = {} if inner is None else inner
+            ended = False
+            if kind in notable:
+                if kind == EventType.ERROR:
+                    self.error = self._server_error(sse, data)
+                    stop = sse
+                    break
+                if kind == EventType.TIMEOUT:
+                    self.timed_out = True
+                    self.resume_id = own_id
+                    stop = sse
+                    break
+                self.ended = ended = True
+            event = _new(RunEvent)
+            _set_type(event, kind)
+            _set_data(event, data)
+            _set_id(event, own_id)
+            _set_raw(event, raw)
+            if key is not None:
+                self._remember((key,))
+            if kind != heartbeat:
+                active = True
+            append(event)
+            if ended:
+                break
+        self.active = active
+        return stop
+
+    def _remember(self, keys: Iterable[Union[str, bytes]]) -> None:
+        """Add delivered ids (new and distinct) to the window, forgetting the oldest."""
+        order = self._order
+        order.extend(keys)
+        excess = len(order) - DEDUPE_WINDOW
+        self._seen.update(keys)
+        if excess > 0:
+            self._seen.difference_update(order[:excess])
+            del order[:excess]
+
+    def _server_error(self, sse: ServerSentEvent, data: Any) -> StreamError:
+        """The error an ``error`` event raises: its ``message``, else its text."""
+        message = data.get("message") if isinstance(data, dict) else None
+        text = message if isinstance(message, str) and message else sse.data
+        return StreamError(
+            f"GET {self._path}: the server reported an error: {text[:_ERROR_TEXT_LIMIT]}"
+        )

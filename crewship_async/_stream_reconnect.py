@@ -1,0 +1,129 @@
+"""When and how an event stream opens its connection (again): the reconnect/resume policy.
+
+:class:`Reconnector` opens a run's event stream with ``Last-Event-ID``, retries transient
+failures, counts consecutive failed attempts against ``max_reconnects`` and sleeps between
+attempts: the server's ``retry`` time (grown and jittered for repeated failures) when it
+gave one, else the client's :class:`~crewship_async.RetryPolicy` backoff.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable, Optional
+
+import anyio
+
+from ._connection import StreamConnection
+from ._retry import is_transient_status
+from ._transport import Transport
+from .errors import APIConnectionError, APIError, StreamError
+
+__all__ = ["Reconnector"]
+
+
+class Reconnector:
+    """Opens one stream's connections and paces its reconnect attempts.
+
+    ``failures`` counts the attempts that failed since an event was last delivered
+    (:meth:`reset` clears it); ``reconnects`` counts every reconnect attempt made;
+    ``last_error`` is the error of the last failed attempt.
+    """
+
+    __slots__ = (
+        "_path",
+        "_server_retry",
+        "_transport",
+        "failures",
+        "last_error",
+        "max_reconnects",
+        "reconnects",
+    )
+
+    def __init__(self, transport: Transport, path: str, max_reconnects: int) -> None:
+        self._transport = transport
+        self._path = path
+        self.max_reconnects = max_reconnects
+        self.failures = 0
+        self.reconnects = 0
+        self.last_error: Optional[BaseException] = None
+        self._server_retry: Optional[float] = None
+
+    def reset(self) -> None:
+        """An event was delivered: the next failure is the first in a row."""
+        self.failures = 0
+
+    @property
+    def server_retry(self) -> Optional[float]:
+        """The server's ``retry`` time in seconds, as capped; None if it sent none."""
+        return self._server_retry
+
+    def set_server_retry(self, milliseconds: int) -> None:
+        """Adopt the server's ``retry`` time, capped at the policy's ``max_retry_after``."""
+        self._server_retry = min(
+            milliseconds / 1000.0, self._transport.retry_policy.max_retry_after
+        )
+
+    async def open(
+        self, last_event_id: Optional[str], finished: Callable[[], bool]
+    ) -> Optional[StreamConnection]:
+        """Open a connection, retrying transient failures up to ``max_reconnects`` times.
+
+        Returns None, holding nothing open, when ``finished()`` turns true meanwhile (the
+        stream was closed from another task). An HTTP error other than 429/5xx, and a
+        429/503 whose ``Retry-After`` exceeds the policy's ``max_retry_after``, is raised
+        as is; :class:`StreamError` is raised once the budget of attempts is spent.
+        """
+        while True:
+            try:
+                connection = await self._transport.open_stream(
+                    self._path, last_event_id=last_event_id, attempt=self.failures + 1
+                )
+            except APIError as exc:
+                if not is_transient_status(exc.status_code):
+                    raise
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None and (
+                    retry_after > self._transport.retry_policy.max_retry_after
+                ):
+                    raise
+                await self.after_failure(exc, retry_after)
+            except APIConnectionError as exc:
+                await self.after_failure(exc, None)
+            else:
+                if finished():
+                    connection.close()
+                    return None
+                return connection
+            if finished():
+                return None
+
+    async def after_failure(self, error: BaseException, retry_after: Optional[float]) -> None:
+        """Count a failed attempt; raise :class:`StreamError` from ``error`` when the budget
+        is spent, else sleep before the next attempt (``retry_after`` seconds if given)."""
+        self.failures += 1
+        self.last_error = error
+        if self.failures > self.max_reconnects:
+            raise StreamError(
+                f"GET {self._path}: gave up after {self.max_reconnects} reconnect attempts "
+                f"without an event; last error: {error}"
+            ) from error
+        await self._sleep(retry_after)
+
+    async def _sleep(self, retry_after: Optional[float]) -> None:
+        self.reconnects += 1
+        if retry_after is not None:
+            delay = retry_after
+        else:
+            base = self._server_retry
+            if base is None:
+                delay = self._transport.retry_policy.backoff(max(self.failures - 1, 0))
+            else:
+                # The server's retry time, grown and jittered for repeated failures, never
+                # past the longest server-asked wait the policy honours.
+                grown = base * (2 ** min(max(self.failures - 1, 0), 10))
+                ceiling = max(base, self._transport.retry_policy.max_retry_after)
+                delay = random.uniform(base, min(grown, ceiling))
+        if delay > 0:
+            await anyio.sleep(delay)
+        else:
+            await anyio.lowlevel.checkpoint()
