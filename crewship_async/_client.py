@@ -198,7 +198,7 @@ class AsyncCrewship:
         if any(c in key for c in "\r\n\0") or key != key.strip():
             raise ValueError("api_key contains whitespace or control characters")
         url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        self.base_url = _normalise_base_url(
+        self.base_url: str = _normalise_base_url(
             url, allow_insecure_http=allow_insecure_http, borrowed=session is not None
         )
         _check_timeout(timeout)
@@ -247,7 +247,7 @@ class AsyncCrewship:
             trace_configs=configs,
             on_response=hooks,
         )
-        self.runs = Runs(self._transport, idle_timeout=idle_timeout)
+        self.runs: Runs = Runs(self._transport, idle_timeout=idle_timeout)
 
     # The other resources are built, and their modules imported, on first access.
 

@@ -44,7 +44,7 @@ class Reconnector:
         self._path = path
         self.max_reconnects = max_reconnects
         self.failures = 0
-        self.reconnects = 0
+        self.reconnects: int = 0
         self.last_error: Optional[BaseException] = None
         self._server_retry: Optional[float] = None
 

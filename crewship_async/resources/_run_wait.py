@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["wait_until_terminal"]
 
-logger = logging.getLogger("crewship_async")
+logger: logging.Logger = logging.getLogger("crewship_async")
 
 _MAX_POLL_INTERVAL = 15.0
 _POLL_GROWTH = 1.5

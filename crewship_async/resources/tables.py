@@ -61,7 +61,7 @@ class Tables:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self.rows = TableRows(transport)
+        self.rows: TableRows = TableRows(transport)
 
     def list(
         self,

@@ -33,7 +33,7 @@ from .runs import Runs
 
 __all__ = ["ON_BUSY_CHOICES", "OnBusy", "ThreadRuns", "Threads"]
 
-logger = logging.getLogger("crewship_async")
+logger: logging.Logger = logging.getLogger("crewship_async")
 
 
 # How often a busy thread is polled: the first poll right after the 409, then sleeps
@@ -91,7 +91,7 @@ class Threads:
 
     def __init__(self, transport: Transport, *, runs: Runs) -> None:
         self._transport = transport
-        self.runs = ThreadRuns(transport, threads=self, runs=runs)
+        self.runs: ThreadRuns = ThreadRuns(transport, threads=self, runs=runs)
 
     async def create(
         self,

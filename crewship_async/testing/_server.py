@@ -88,10 +88,10 @@ class CrewshipEmulator(EmulatorControls):
             raise ValueError("max_rows_per_insert must be at least 1")
         self.host = host
         self.port = port
-        self.api_key = api_key if api_key is not None else "cs_test_" + secrets.token_hex(16)
+        self.api_key: str = api_key if api_key is not None else "cs_test_" + secrets.token_hex(16)
         self.step_delay = step_delay
-        self.faults = FaultInjector(seed=seed)
-        self.stats = EmulatorStats()
+        self.faults: FaultInjector = FaultInjector(seed=seed)
+        self.stats: EmulatorStats = EmulatorStats()
         super().__init__(
             store=Store(
                 ids=IdFactory(seed),
