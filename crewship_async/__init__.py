@@ -1,7 +1,9 @@
 """crewship_async: the async-first Python SDK for the Crewship REST API."""
 
 from ._client import AsyncCrewship
+from ._metadata import RateLimit, ResponseInfo
 from ._pagination import AsyncPager
+from ._raw import RawResponse
 from ._retry import RetryPolicy
 from ._streams import EventStream
 from ._version import __version__
@@ -79,9 +81,12 @@ __all__ = [
     "OnBusy",
     "PartialInsertError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
+    "RawResponse",
     "RequestItem",
     "ResponseError",
+    "ResponseInfo",
     "RetryPolicy",
     "Row",
     "RowMeta",

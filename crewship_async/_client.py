@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import attrs
 
+from ._extras import check_headers
 from ._logging import configure_from_environment
 from ._loopback import is_localhost_name, is_loopback_host
 from ._proxy import ProxyChoice, choose_proxy, display_proxy
@@ -25,6 +26,7 @@ from .errors import CrewshipError
 from .resources.runs import Runs
 
 if TYPE_CHECKING:
+    from .resources.raw_views import ClientWithRawResponse
     from .resources.tables import Tables
     from .resources.threads import Threads
     from .resources.webhooks import Webhooks
@@ -45,26 +47,6 @@ class _Unset:
 
 _UNSET: Any = _Unset()
 BASE_URL_ENV = "CREWSHIP_BASE_URL"
-
-
-def _check_header(name: object, value: object) -> None:
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise TypeError("default_headers must map str to str")
-    if any(c in name for c in "\r\n:") or any(c in value for c in "\r\n\0"):
-        raise ValueError(f"header {name!r} contains a CR, LF or NUL character; refused")
-    if name.lower() == "authorization":
-        raise ValueError("set the API key with api_key=, not an Authorization header")
-
-
-def _check_headers(headers: Optional[Mapping[str, str]], name: str) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise TypeError(f"{name} must be a mapping of str to str")
-    checked = dict(headers)
-    for key, value in checked.items():
-        _check_header(key, value)
-    return checked
 
 
 def _check_timeout(timeout: Optional[float]) -> Optional[float]:
@@ -212,7 +194,7 @@ class AsyncCrewship:
         if max_response_size < 1:
             raise ValueError(f"max_response_size must be >= 1, got {max_response_size}")
         policy = _retry_policy(retry_policy or RetryPolicy(), max_retries)
-        headers = _check_headers(default_headers, "default_headers")
+        headers = check_headers("default_headers", default_headers)
         configs = _check_trace_configs(trace_configs)
         hooks = _check_hooks(on_response)
         if not isinstance(trust_env, bool):
@@ -272,6 +254,17 @@ class AsyncCrewship:
 
         return Webhooks(self._transport)
 
+    @cached_property
+    def with_raw_response(self) -> ClientWithRawResponse:
+        """The resources again, each single-request method returning a
+        :class:`RawResponse` (status, headers, ``request_id``, ``rate_limit``, and
+        ``await parse()`` for the model): ``await
+        client.with_raw_response.runs.get(run_id)``. Same arguments, checks, retries and
+        errors as the ordinary methods."""
+        from .resources.raw_views import ClientWithRawResponse
+
+        return ClientWithRawResponse(self)
+
     def with_options(
         self,
         *,
@@ -297,7 +290,7 @@ class AsyncCrewship:
         policy = _retry_policy(retry_policy or self.retry_policy, max_retries)
         headers = {
             **transport.default_headers,
-            **_check_headers(default_headers, "default_headers"),
+            **check_headers("default_headers", default_headers),
         }
         hooks = [*transport.on_response, *_check_hooks(on_response)]
         copy = object.__new__(AsyncCrewship)

@@ -86,7 +86,11 @@ def test_resources_load_on_first_access_in_a_fresh_interpreter() -> None:
         print(json.dumps({"before": sorted(before), "after": sorted(after)}))
         """
     )
-    assert result["before"] == ["crewship_async.resources._common", "crewship_async.resources.runs"]
+    assert result["before"] == [
+        "crewship_async.resources._common",
+        "crewship_async.resources._sender",
+        "crewship_async.resources.runs",
+    ]
     assert {
         "crewship_async.resources.tables",
         "crewship_async.resources.threads",
@@ -123,8 +127,6 @@ def test_client_resources_are_built_once_and_share_the_runs() -> None:
     assert client.webhooks is client.webhooks
     assert isinstance(client.threads.runs, ThreadRuns)
     assert client.threads.runs._runs is client.runs
-    assert client.tables._transport is client._transport
-    assert client.webhooks._transport is client._transport
 
 
 def test_client_resources_can_still_be_replaced() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -38,7 +38,7 @@ class Reply:
 
     __slots__ = ("body", "info")
 
-    def __init__(self, body: Any, info: Optional[ResponseInfo]) -> None:
+    def __init__(self, body: Any, info: ResponseInfo) -> None:
         self.body = body
         self.info = info
 
@@ -185,6 +185,7 @@ class Transport:
         authenticated: bool = True,
         display_path: Optional[str] = None,
         retry_rate_limits: bool = True,
+        extra_headers: Optional[Mapping[str, str]] = None,
     ) -> Any:
         """Send one API call (with retries) and return its decoded JSON body.
 
@@ -200,6 +201,7 @@ class Transport:
             authenticated=authenticated,
             display_path=display_path,
             retry_rate_limits=retry_rate_limits,
+            extra_headers=extra_headers,
         )
         return reply.body
 
@@ -215,6 +217,7 @@ class Transport:
         authenticated: bool = True,
         display_path: Optional[str] = None,
         retry_rate_limits: bool = True,
+        extra_headers: Optional[Mapping[str, str]] = None,
     ) -> Reply:
         """Send one API call (with retries): its decoded JSON body and response metadata.
 
@@ -226,6 +229,8 @@ class Transport:
         (used to keep a webhook token out of them). ``retry_rate_limits=False`` raises a
         429 at once as :class:`RateLimitError` (``retry_after`` set) instead of sleeping and
         retrying, so a caller coordinating many requests (the fan-out) can pause them all.
+        ``extra_headers`` (checked by the caller, see :mod:`crewship_async._extras`) are
+        added to this call's headers, overriding the client's defaults.
 
         Raises :class:`APIError` subclasses for HTTP errors (with ``response_info``),
         :class:`APIConnectionError` / :class:`APITimeoutError` when no response could be
@@ -243,6 +248,8 @@ class Transport:
             headers = self._json_headers if authenticated else self._anonymous_json_headers
         else:
             headers = self._headers if authenticated else self._anonymous_headers
+        if extra_headers:
+            headers = {**headers, **extra_headers}
         self.session()  # closed or another loop: raised before anything starts
         context = describe(method, shown)
         record = CallRecord(context)
@@ -279,7 +286,8 @@ class Transport:
         try:
             async with guard:
                 result = await self._caller.send(spec, record)
-                return Reply(result, record.info())
+                # A call that succeeded had a response, so its record has one.
+                return Reply(result, cast(ResponseInfo, record.info()))
         except CrewshipError as exc:
             if isinstance(exc, APIError) and exc.response_info is None:
                 exc.response_info = record.error_info()

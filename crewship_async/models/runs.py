@@ -9,6 +9,7 @@ from typing import Any, Literal, Optional, Union
 
 import attrs
 
+from .._metadata import ResponseMetadata
 from ._choices import check_choice, literal_values
 
 __all__ = [
@@ -74,7 +75,7 @@ def _frozen_extra() -> Mapping[str, Any]:
 
 
 @attrs.frozen(slots=True)
-class RunCreated:
+class RunCreated(ResponseMetadata):
     """The API's answer to creating a run (202): the run id and the version that serves it.
 
     ``thread_id`` is set for thread runs (it names the thread, not this object).
@@ -99,7 +100,7 @@ class RunCreated:
 
 
 @attrs.frozen(slots=True)
-class Run:
+class Run(ResponseMetadata):
     """A run's state as ``GET /v1/runs/{id}`` reports it.
 
     ``output`` is set when the run succeeded, ``error_message`` when it failed. Fields the
@@ -131,7 +132,7 @@ class Run:
 
 
 @attrs.frozen(slots=True)
-class CancelResult:
+class CancelResult(ResponseMetadata):
     """The answer to ``POST /v1/runs/{id}/cancel``."""
 
     success: bool

@@ -9,6 +9,7 @@ from typing import Any, Callable, Literal, Optional, Union
 
 import attrs
 
+from .._metadata import ResponseMetadata
 from ._choices import describe_choices, literal_values
 
 __all__ = [
@@ -136,7 +137,7 @@ class Column:
 
 
 @attrs.frozen(slots=True)
-class Table:
+class Table(ResponseMetadata):
     """A table as the API returns it. ``description`` is ``None`` when unset; ``row_count``
     is the number of stored rows when the server reports it. Unknown fields are in
     ``extra``. The table's id is :attr:`id`, also readable as :attr:`table_id`."""
@@ -176,7 +177,7 @@ class RowMeta:
 
 
 @attrs.frozen(slots=True)
-class Row:
+class Row(ResponseMetadata):
     """A stored row.
 
     The API puts a row's column values at the top level of the object, next to ``id`` and

@@ -9,6 +9,7 @@ from typing import Any, Literal, NamedTuple, Optional, Union, get_args
 
 import attrs
 
+from .._metadata import ResponseMetadata
 from ._choices import check_choice, literal_values
 from .runs import Run
 
@@ -70,7 +71,7 @@ def _frozen_extra() -> Mapping[str, Any]:
 
 
 @attrs.frozen(slots=True)
-class Thread:
+class Thread(ResponseMetadata):
     """A thread as ``GET /v1/threads/{id}`` reports it.
 
     ``values`` is the thread's current state (``None`` until set), ``metadata`` what the
@@ -105,7 +106,7 @@ class Thread:
 
 
 @attrs.frozen(slots=True)
-class Checkpoint:
+class Checkpoint(ResponseMetadata):
     """One entry of a thread's history: the state recorded after a run.
 
     The API does not document this shape, so every field is optional and anything else

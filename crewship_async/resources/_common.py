@@ -9,12 +9,19 @@ from urllib.parse import quote
 from ..models.runs import check_environment
 
 __all__ = [
+    "FILTERED_QUERY",
+    "PAGED_QUERY",
     "has_control_characters",
     "check_environment",
     "check_json_object",
     "check_optional_str",
     "segment",
 ]
+
+# The query names a listing's pager sets itself.
+PAGED_QUERY = ("limit", "offset")
+# ... and those of a listing filtered by deployment and status (runs, threads).
+FILTERED_QUERY = (*PAGED_QUERY, "deployment_id", "status")
 
 
 def has_control_characters(text: str) -> bool:

@@ -15,9 +15,10 @@ import anyio
 
 from .._convert import structure, structure_list
 from .._deadline import Deadline
-from .._transport import Transport
+from .._extras import Extras
 from ..errors import APITimeoutError, PartialInsertError, ResponseError
 from ..models.tables import Row
+from ._sender import Sender
 
 __all__ = ["MAX_ROWS_PER_INSERT", "BatchedInsert", "partial_insert_error"]
 
@@ -100,14 +101,16 @@ class BatchedInsert:
 
     def __init__(
         self,
-        transport: Transport,
+        sender: Sender,
         path: str,
         rows: object,
         *,
         concurrency: int,
         deadline: Deadline,
+        extras: Extras,
     ) -> None:
-        self._transport = transport
+        self._sender = sender
+        self._extras = extras
         self._path = path
         self._reader = _RowReader(rows)
         self._concurrency = concurrency
@@ -132,8 +135,14 @@ class BatchedInsert:
                     method="POST",
                     path=path,
                 )
-            data = await self._transport.request("POST", path, json=batch, timeout=left)
-            self.done[start] = _parse_inserted(data, len(batch), path=path)
+            count = len(batch)
+
+            def parse(data: Any) -> list[Row]:
+                return _parse_inserted(data, count, path=path)
+
+            self.done[start] = await self._sender(
+                "POST", path, parse, json=batch, timeout=left, extras=self._extras
+            )
         except Exception as exc:
             self.failures.append((start, len(batch), exc))
             self._stop.set()

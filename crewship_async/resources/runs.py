@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import anyio
 
 from .._checks import check_optional_seconds, check_seconds
-from .._convert import structure, structure_list
+from .._extras import extras_of
 from .._pagination import AsyncPager, validate_page_size
 from .._streams import EventStream
 from .._transport import Transport
@@ -27,7 +27,14 @@ from ..models.runs import (
     RunStatusName,
     check_run_status,
 )
-from ._common import check_environment, check_json_object, check_optional_str, segment
+from ._common import (
+    FILTERED_QUERY,
+    check_environment,
+    check_json_object,
+    check_optional_str,
+    segment,
+)
+from ._sender import Sender, as_list_of, as_model
 
 if TYPE_CHECKING:
     # The fan-out engine is imported by create_many, not with the package.
@@ -44,6 +51,7 @@ class Runs:
 
     def __init__(self, transport: Transport, *, idle_timeout: Optional[float]) -> None:
         self._transport = transport
+        self._send = Sender(transport)
         self._idle_timeout = idle_timeout
 
     def _body(self, deployment_id: object, input: object, environment: object) -> dict[str, Any]:
@@ -66,6 +74,8 @@ class Runs:
         input: Optional[Mapping[str, Any]] = None,
         environment: Union[Environment, EnvironmentName] = "production",
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> RunCreated:
         """Start a run of ``deployment_id`` (``POST /v1/runs``) and return its ids.
 
@@ -74,16 +84,30 @@ class Runs:
         environment other than production/staging, or an input that is not a JSON object.
         A POST whose connection failed after sending is never replayed: that raises
         :class:`APIConnectionError` saying the run may or may not exist.
+        ``extra_headers``/``extra_query`` are added to this request (every method takes
+        them; see :mod:`crewship_async._extras` for what is refused).
         """
         body = self._body(deployment_id, input, environment)
-        data = await self._transport.request("POST", "/v1/runs", json=body, timeout=timeout)
-        return structure(data, RunCreated, method="POST", path="/v1/runs")
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(RunCreated, "POST", "/v1/runs")
+        return await self._send(
+            "POST", "/v1/runs", parse, json=body, timeout=timeout, extras=extras
+        )
 
-    async def get(self, run_id: str, *, timeout: Optional[float] = None) -> Run:
+    async def get(
+        self,
+        run_id: str,
+        *,
+        timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+    ) -> Run:
         """The run's current state (``GET /v1/runs/{id}``); :class:`NotFoundError` if unknown."""
         path = f"/v1/runs/{segment('run_id', run_id)}"
-        data = await self._transport.request("GET", path, timeout=timeout)
-        return structure(data, Run, method="GET", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        return await self._send(
+            "GET", path, as_model(Run, "GET", path), timeout=timeout, extras=extras
+        )
 
     def list(
         self,
@@ -93,6 +117,8 @@ class Runs:
         limit: int = 20,
         max_items: Optional[int] = None,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> AsyncPager[Run]:
         """Runs, newest first, filtered by deployment and status (``GET /v1/runs``).
 
@@ -112,25 +138,36 @@ class Runs:
             base["deployment_id"] = deployment_id
         if wanted is not None:
             base["status"] = wanted
+        extras = extras_of(extra_headers, extra_query, own_query=FILTERED_QUERY)
+        parse = as_list_of("runs", Run, "GET", "/v1/runs")
 
         async def fetch(offset: int, size: int) -> list[Run]:
             params = {**base, "limit": size, "offset": offset}
-            data = await self._transport.request("GET", "/v1/runs", params=params, timeout=timeout)
-            return structure_list(data, "runs", Run, method="GET", path="/v1/runs")
+            return await self._send(
+                "GET", "/v1/runs", parse, params=params, timeout=timeout, extras=extras
+            )
 
         # Imported here: the client imports this module up front, the guard is rarely used.
         from ._support import GuardedPager
 
         return GuardedPager(fetch, page_size=limit, max_items=max_items, key=lambda run: run.id)
 
-    async def cancel(self, run_id: str, *, timeout: Optional[float] = None) -> CancelResult:
+    async def cancel(
+        self,
+        run_id: str,
+        *,
+        timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+    ) -> CancelResult:
         """Cancel a pending or running run (``POST /v1/runs/{id}/cancel``).
 
         A run that already finished gives :class:`BadRequestError` (the API's answer).
         """
         path = f"/v1/runs/{segment('run_id', run_id)}/cancel"
-        data = await self._transport.request("POST", path, timeout=timeout)
-        return structure(data, CancelResult, method="POST", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(CancelResult, "POST", path)
+        return await self._send("POST", path, parse, timeout=timeout, extras=extras)
 
     def stream(
         self,
@@ -197,6 +234,8 @@ class Runs:
         on_progress: Optional[ProgressCallback] = None,
         progress: ProgressOption = False,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> FanOut:
         """Create a run for every item of ``requests``, ``concurrency`` at a time.
 
@@ -216,24 +255,32 @@ class Runs:
         ``progress=True`` draws a bar with rich (``ImportError`` without the ``cli``
         extra), and any :class:`~crewship_async._fanout.ProgressReporter` given instead
         receives the fan-out's stats after each outcome. ``timeout`` is each item's
-        deadline across its attempts.
+        deadline across its attempts. ``extra_headers``/``extra_query`` go with every
+        request. Each created run carries its own ``response_info``.
 
         Raises ``TypeError``/``ValueError`` here for invalid arguments; see
         :class:`FanOut` for what iterating raises and how it cleans up.
         """
         from .._fanout import FanOut
 
-        transport = self._transport
+        extras = extras_of(extra_headers, extra_query)
+        sender = Sender(self._transport)
+        parse = as_model(RunCreated, "POST", "/v1/runs")
 
         async def send(request: RunRequest, timeout: Optional[float]) -> RunCreated:
             body = self._body(request.deployment_id, request.input, request.environment)
-            data = await transport.request(
-                "POST", "/v1/runs", json=body, timeout=timeout, retry_rate_limits=False
+            return await sender(
+                "POST",
+                "/v1/runs",
+                parse,
+                json=body,
+                timeout=timeout,
+                extras=extras,
+                retry_rate_limits=False,
             )
-            return structure(data, RunCreated, method="POST", path="/v1/runs")
 
         return FanOut(
-            transport,
+            self._transport,
             send,
             requests,
             concurrency=concurrency,
@@ -256,6 +303,8 @@ class Runs:
         on_progress: Optional[ProgressCallback] = None,
         progress: ProgressOption = False,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> builtins.list[RunOutcome]:
         """Like :meth:`create_many`, but wait for every outcome and return them in input
         order. For batches that fit in memory.
@@ -277,5 +326,7 @@ class Runs:
                 on_progress=on_progress,
                 progress=progress,
                 timeout=timeout,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
             )
         )

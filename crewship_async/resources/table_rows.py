@@ -7,13 +7,14 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, Optional, Union
 
 from .._checks import check_count, check_optional_seconds
-from .._convert import structure, structure_list
 from .._deadline import Deadline
+from .._extras import extras_of
 from .._pagination import AsyncPager
 from .._transport import Transport
 from ..models.tables import Row
-from ._common import check_json_object, segment
+from ._common import PAGED_QUERY, check_json_object, segment
 from ._row_batches import BatchedInsert
+from ._sender import Sender, as_list_of, as_model, as_nothing
 from ._support import GuardedPager
 
 __all__ = ["RowsInput", "TableRows"]
@@ -25,7 +26,7 @@ class TableRows:
     """Rows of a table. Reached as ``client.tables.rows``."""
 
     def __init__(self, transport: Transport) -> None:
-        self._transport = transport
+        self._send = Sender(transport)
 
     async def insert(
         self,
@@ -34,6 +35,8 @@ class TableRows:
         *,
         concurrency: int = 4,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> builtins.list[Row]:
         """Insert rows (``POST /v1/tables/{id}/rows``) and return them, in input order.
 
@@ -69,8 +72,14 @@ class TableRows:
         path = f"/v1/tables/{segment('table_id', table_id)}/rows"
         check_count("concurrency", concurrency)
         limit = check_optional_seconds("timeout", timeout)
+        extras = extras_of(extra_headers, extra_query)
         insert = BatchedInsert(
-            self._transport, path, rows, concurrency=concurrency, deadline=Deadline(limit)
+            Sender(self._send.transport),
+            path,
+            rows,
+            concurrency=concurrency,
+            deadline=Deadline(limit),
+            extras=extras,
         )
         return await insert.run()
 
@@ -81,6 +90,8 @@ class TableRows:
         limit: int = 20,
         max_items: Optional[int] = None,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> AsyncPager[Row]:
         """The table's rows (``GET /v1/tables/{id}/rows``) as an :class:`AsyncPager`.
 
@@ -89,11 +100,14 @@ class TableRows:
         ``limit``/``offset`` (see :class:`GuardedPager`). ``max_items`` stops early.
         """
         path = f"/v1/tables/{segment('table_id', table_id)}/rows"
+        extras = extras_of(extra_headers, extra_query, own_query=PAGED_QUERY)
+        parse = as_list_of("rows", Row, "GET", path)
 
         async def fetch(offset: int, size: int) -> builtins.list[Row]:
             params = {"limit": size, "offset": offset}
-            data = await self._transport.request("GET", path, params=params, timeout=timeout)
-            return structure_list(data, "rows", Row, method="GET", path=path)
+            return await self._send(
+                "GET", path, parse, params=params, timeout=timeout, extras=extras
+            )
 
         return GuardedPager(fetch, page_size=limit, max_items=max_items, key=lambda r: r.id)
 
@@ -104,6 +118,8 @@ class TableRows:
         values: Mapping[str, Any],
         *,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> Row:
         """Change some column values of a row (``PATCH /v1/tables/{id}/rows/{row_id}``);
         the columns not in ``values`` keep theirs. Returns the updated row.
@@ -117,10 +133,22 @@ class TableRows:
             raise TypeError("values must be a mapping of column names to values, got None")
         if not body:
             raise ValueError("nothing to update: values is empty")
-        data = await self._transport.request("PATCH", path, json=dict(body), timeout=timeout)
-        return structure(data, Row, method="PATCH", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(Row, "PATCH", path)
+        return await self._send(
+            "PATCH", path, parse, json=dict(body), timeout=timeout, extras=extras
+        )
 
-    async def delete(self, table_id: str, row_id: str, *, timeout: Optional[float] = None) -> None:
+    async def delete(
+        self,
+        table_id: str,
+        row_id: str,
+        *,
+        timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+    ) -> None:
         """Delete one row (``DELETE /v1/tables/{id}/rows/{row_id}``)."""
         path = f"/v1/tables/{segment('table_id', table_id)}/rows/{segment('row_id', row_id)}"
-        await self._transport.request("DELETE", path, timeout=timeout)
+        extras = extras_of(extra_headers, extra_query)
+        return await self._send("DELETE", path, as_nothing, timeout=timeout, extras=extras)

@@ -7,12 +7,13 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Optional, Union
 
-from .._convert import structure, structure_list
+from .._extras import extras_of
 from .._pagination import AsyncPager
 from .._transport import Transport
 from ..models.tables import Column, Table
-from ._common import segment
+from ._common import PAGED_QUERY, segment
 from ._row_batches import MAX_ROWS_PER_INSERT
+from ._sender import Sender, as_list_of, as_model, as_nothing
 from ._support import GuardedPager, require_str
 from .table_rows import TableRows
 
@@ -60,7 +61,7 @@ class Tables:
     """Operations on tables. Reached as ``client.tables``; rows through :attr:`rows`."""
 
     def __init__(self, transport: Transport) -> None:
-        self._transport = transport
+        self._send = Sender(transport)
         self.rows: TableRows = TableRows(transport)
 
     def list(
@@ -69,6 +70,8 @@ class Tables:
         limit: int = 20,
         max_items: Optional[int] = None,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> AsyncPager[Table]:
         """Every table (``GET /v1/tables``) as an :class:`AsyncPager`.
 
@@ -77,11 +80,14 @@ class Tables:
         ``limit``/``offset`` (see :class:`GuardedPager`). ``max_items`` stops early.
         """
         path = "/v1/tables"
+        extras = extras_of(extra_headers, extra_query, own_query=PAGED_QUERY)
+        parse = as_list_of("tables", Table, "GET", path)
 
         async def fetch(offset: int, size: int) -> builtins.list[Table]:
             params = {"limit": size, "offset": offset}
-            data = await self._transport.request("GET", path, params=params, timeout=timeout)
-            return structure_list(data, "tables", Table, method="GET", path=path)
+            return await self._send(
+                "GET", path, parse, params=params, timeout=timeout, extras=extras
+            )
 
         return GuardedPager(fetch, page_size=limit, max_items=max_items, key=lambda t: t.id)
 
@@ -92,6 +98,8 @@ class Tables:
         columns: Iterable[ColumnLike],
         description: Optional[str] = None,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> Table:
         """Create a table (``POST /v1/tables``) with ``columns`` (:class:`Column` objects or
         mappings with ``name``, ``type`` and optionally ``required``).
@@ -109,14 +117,23 @@ class Tables:
                 raise TypeError(f"description must be a string, got {type(description).__name__}")
             body["description"] = description
         path = "/v1/tables"
-        data = await self._transport.request("POST", path, json=body, timeout=timeout)
-        return structure(data, Table, method="POST", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(Table, "POST", path)
+        return await self._send("POST", path, parse, json=body, timeout=timeout, extras=extras)
 
-    async def get(self, table_id: str, *, timeout: Optional[float] = None) -> Table:
+    async def get(
+        self,
+        table_id: str,
+        *,
+        timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+    ) -> Table:
         """The table (``GET /v1/tables/{id}``); :class:`NotFoundError` if unknown."""
         path = f"/v1/tables/{segment('table_id', table_id)}"
-        data = await self._transport.request("GET", path, timeout=timeout)
-        return structure(data, Table, method="GET", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(Table, "GET", path)
+        return await self._send("GET", path, parse, timeout=timeout, extras=extras)
 
     async def update(
         self,
@@ -126,6 +143,8 @@ class Tables:
         description: Union[str, NotGiven, None] = NOT_GIVEN,
         columns: Union[Iterable[ColumnLike], NotGiven] = NOT_GIVEN,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> Table:
         """Change the table's name, description or columns (``PATCH /v1/tables/{id}``).
 
@@ -155,10 +174,19 @@ class Tables:
             body["columns"] = _columns_json(columns)
         if not body:
             raise ValueError("nothing to update: give name, description or columns")
-        data = await self._transport.request("PATCH", path, json=body, timeout=timeout)
-        return structure(data, Table, method="PATCH", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(Table, "PATCH", path)
+        return await self._send("PATCH", path, parse, json=body, timeout=timeout, extras=extras)
 
-    async def delete(self, table_id: str, *, timeout: Optional[float] = None) -> None:
+    async def delete(
+        self,
+        table_id: str,
+        *,
+        timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+    ) -> None:
         """Delete the table and its rows (``DELETE /v1/tables/{id}``)."""
         path = f"/v1/tables/{segment('table_id', table_id)}"
-        await self._transport.request("DELETE", path, timeout=timeout)
+        extras = extras_of(extra_headers, extra_query)
+        return await self._send("DELETE", path, as_nothing, timeout=timeout, extras=extras)

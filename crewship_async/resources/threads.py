@@ -9,8 +9,9 @@ from typing import Any, Optional, Union
 import anyio
 
 from .._checks import check_optional_seconds, check_seconds
-from .._convert import structure, structure_list
+from .._convert import structure_list
 from .._deadline import Deadline
+from .._extras import extras_of
 from .._pagination import AsyncPager, validate_page_size
 from .._retry import poll_delays
 from .._transport import Transport
@@ -27,7 +28,8 @@ from ..models.threads import (
     ThreadStatusName,
     check_thread_status,
 )
-from ._common import check_environment, check_json_object, segment
+from ._common import FILTERED_QUERY, PAGED_QUERY, check_environment, check_json_object, segment
+from ._sender import Sender, as_list_of, as_model, as_nothing
 from ._support import GuardedPager, require_str
 from .runs import Runs
 
@@ -90,7 +92,7 @@ class Threads:
     started through :attr:`runs` (a :class:`ThreadRuns`)."""
 
     def __init__(self, transport: Transport, *, runs: Runs) -> None:
-        self._transport = transport
+        self._send = Sender(transport)
         self.runs: ThreadRuns = ThreadRuns(transport, threads=self, runs=runs)
 
     async def create(
@@ -100,6 +102,8 @@ class Threads:
         metadata: Optional[Mapping[str, Any]] = None,
         values: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> Thread:
         """Create an idle thread of ``deployment_id`` (``POST /v1/threads``).
 
@@ -113,15 +117,24 @@ class Threads:
             if checked is not None:
                 body[name] = checked
         path = "/v1/threads"
-        data = await self._transport.request("POST", path, json=body, timeout=timeout)
-        return structure(data, Thread, method="POST", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(Thread, "POST", path)
+        return await self._send("POST", path, parse, json=body, timeout=timeout, extras=extras)
 
-    async def get(self, thread_id: str, *, timeout: Optional[float] = None) -> Thread:
+    async def get(
+        self,
+        thread_id: str,
+        *,
+        timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+    ) -> Thread:
         """The thread and its current state (``GET /v1/threads/{id}``);
         :class:`NotFoundError` if unknown."""
         path = f"/v1/threads/{segment('thread_id', thread_id)}"
-        data = await self._transport.request("GET", path, timeout=timeout)
-        return structure(data, Thread, method="GET", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(Thread, "GET", path)
+        return await self._send("GET", path, parse, timeout=timeout, extras=extras)
 
     def list(
         self,
@@ -131,6 +144,8 @@ class Threads:
         limit: int = 20,
         max_items: Optional[int] = None,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> AsyncPager[Thread]:
         """The threads of ``deployment_id``, optionally only those in ``status``
         (``GET /v1/threads``; a :class:`ThreadStatus` or its value: ``"idle"``, ``"busy"``,
@@ -146,25 +161,44 @@ class Threads:
             base["status"] = check_thread_status(status)
         validate_page_size(limit)
         path = "/v1/threads"
+        extras = extras_of(extra_headers, extra_query, own_query=FILTERED_QUERY)
+        parse = as_list_of("threads", Thread, "GET", path)
 
         async def fetch(offset: int, size: int) -> list[Thread]:
             params = {**base, "limit": size, "offset": offset}
-            data = await self._transport.request("GET", path, params=params, timeout=timeout)
-            return structure_list(data, "threads", Thread, method="GET", path=path)
+            return await self._send(
+                "GET", path, parse, params=params, timeout=timeout, extras=extras
+            )
 
         return AsyncPager(fetch, page_size=limit, max_items=max_items)
 
-    async def delete(self, thread_id: str, *, timeout: Optional[float] = None) -> None:
+    async def delete(
+        self,
+        thread_id: str,
+        *,
+        timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+    ) -> None:
         """Delete the thread (``DELETE /v1/threads/{id}``). The API does not say whether a
         busy thread can be deleted; a refusal surfaces as :class:`ConflictError`."""
         path = f"/v1/threads/{segment('thread_id', thread_id)}"
-        await self._transport.request("DELETE", path, timeout=timeout)
+        extras = extras_of(extra_headers, extra_query)
+        return await self._send("DELETE", path, as_nothing, timeout=timeout, extras=extras)
 
-    async def copy(self, thread_id: str, *, timeout: Optional[float] = None) -> Thread:
+    async def copy(
+        self,
+        thread_id: str,
+        *,
+        timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+    ) -> Thread:
         """A new thread holding a copy of this one's state (``POST /v1/threads/{id}/copy``)."""
         path = f"/v1/threads/{segment('thread_id', thread_id)}/copy"
-        data = await self._transport.request("POST", path, timeout=timeout)
-        return structure(data, Thread, method="POST", path=path)
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(Thread, "POST", path)
+        return await self._send("POST", path, parse, timeout=timeout, extras=extras)
 
     def history(
         self,
@@ -173,6 +207,8 @@ class Threads:
         limit: int = 20,
         max_items: Optional[int] = None,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> AsyncPager[Checkpoint]:
         """The thread's checkpoints (``GET /v1/threads/{id}/history``), in the server's order.
 
@@ -187,11 +223,16 @@ class Threads:
         """
         path = f"/v1/threads/{segment('thread_id', thread_id)}/history"
         validate_page_size(limit)
+        extras = extras_of(extra_headers, extra_query, own_query=PAGED_QUERY)
+
+        def parse(data: Any) -> list[Checkpoint]:
+            return _parse_history(data, method="GET", path=path)
 
         async def fetch(offset: int, size: int) -> list[Checkpoint]:
             params = {"limit": size, "offset": offset}
-            data = await self._transport.request("GET", path, params=params, timeout=timeout)
-            return _parse_history(data, method="GET", path=path)
+            return await self._send(
+                "GET", path, parse, params=params, timeout=timeout, extras=extras
+            )
 
         return GuardedPager(
             fetch, page_size=limit, max_items=max_items, key=lambda item: item.checkpoint_id
@@ -202,7 +243,7 @@ class ThreadRuns:
     """Runs inside a thread. Reached as ``client.threads.runs``."""
 
     def __init__(self, transport: Transport, *, threads: Threads, runs: Runs) -> None:
-        self._transport = transport
+        self._send = Sender(transport)
         self._threads = threads
         self._runs = runs
 
@@ -215,6 +256,8 @@ class ThreadRuns:
         on_busy: OnBusy = "raise",
         busy_timeout: Optional[float] = None,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> RunCreated:
         """Start a run in the thread (``POST /v1/threads/{id}/runs``) and return its ids.
 
@@ -248,6 +291,8 @@ class ThreadRuns:
         check_choice("on_busy", on_busy, ON_BUSY_CHOICES)
         busy_limit = check_optional_seconds("busy_timeout", busy_timeout)
         deadline = Deadline(check_optional_seconds("timeout", timeout))
+        extras = extras_of(extra_headers, extra_query)
+        parse = as_model(RunCreated, "POST", path)
         busy_deadline: Optional[Deadline] = None
         while True:
             left = deadline.remaining()
@@ -259,13 +304,11 @@ class ThreadRuns:
                     path=path,
                 )
             try:
-                data = await self._transport.request("POST", path, json=body, timeout=left)
+                return await self._send("POST", path, parse, json=body, timeout=left, extras=extras)
             except ConflictError as exc:
                 busy = _busy_error(exc, thread_id)
                 if on_busy == "raise":
                     raise busy from None
-            else:
-                return structure(data, RunCreated, method="POST", path=path)
             if busy_deadline is None:
                 busy_deadline = Deadline(busy_limit)  # counted from the first 409
             logger.debug("threads.runs.create(%s): thread busy; waiting for idle", thread_id)
@@ -323,6 +366,8 @@ class ThreadRuns:
         busy_timeout: Optional[float] = None,
         timeout: Optional[float] = None,
         poll_interval: float = 2.0,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> ThreadRunResult:
         """Start a run in the thread, wait until it is terminal, and read the thread again.
 
@@ -331,7 +376,8 @@ class ThreadRuns:
         the run ended. ``on_busy`` and ``busy_timeout`` are those of :meth:`create`; the
         wait is :meth:`Runs.wait` with ``poll_interval``. ``timeout`` bounds the whole call;
         past it :class:`APITimeoutError` is raised, naming the run id when the run was
-        created. Arguments are checked before anything is sent.
+        created. Arguments are checked before anything is sent. ``extra_headers`` and
+        ``extra_query`` go with the POST and the final read of the thread.
         """
         segment("thread_id", thread_id)
         limit = check_optional_seconds("timeout", timeout)
@@ -344,6 +390,8 @@ class ThreadRuns:
             on_busy=on_busy,
             busy_timeout=busy_timeout,
             timeout=limit,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
         )
         run = await self._runs.wait(
             created.run_id,
@@ -361,6 +409,8 @@ class ThreadRuns:
                 f"run {run.id} ended with status {str(run.status)!r} but",
                 f"/v1/threads/{segment('thread_id', thread_id)}",
             ),
+            extra_headers=extra_headers,
+            extra_query=extra_query,
         )
         return ThreadRunResult(run, thread)
 

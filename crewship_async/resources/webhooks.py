@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any, Optional
 from urllib.parse import quote, unquote, urlsplit
 
-from .._convert import structure
+from .._extras import extras_of
 from .._loopback import is_loopback_host
 from .._redact import Secret
 from .._transport import Transport
 from ..models.runs import RunCreated
 from ._common import check_json_object, has_control_characters
+from ._sender import Sender, as_model
 
 __all__ = ["WEBHOOK_DISPLAY_PATH", "Webhooks"]
 
@@ -86,7 +87,7 @@ class Webhooks:
     """Incoming webhooks. Reached as ``client.webhooks``."""
 
     def __init__(self, transport: Transport) -> None:
-        self._transport = transport
+        self._send = Sender(transport)
 
     async def trigger(
         self,
@@ -94,6 +95,8 @@ class Webhooks:
         input: Optional[Mapping[str, Any]],
         *,
         timeout: Optional[float] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> RunCreated:
         """Start a run through an incoming webhook (``POST /webhooks/runs/{token}``) and
         return its ids.
@@ -115,21 +118,23 @@ class Webhooks:
         JSON object;
         :class:`NotFoundError` for an unknown or revoked token [inferred].
         """
-        secret = _check_token(token, self._transport.base_url)
+        secret = _check_token(token, self._send.transport.base_url)
         body = check_json_object("input", input)
+        extras = extras_of(extra_headers, extra_query)
         encoded = quote(secret, safe="")
         # Registered with the redaction step for the length of the call: no error or log
         # line made meanwhile can show the token, as given or percent-encoded.
         masks = [Secret(secret)] + ([Secret(encoded)] if encoded != secret else [])
         try:
-            data = await self._transport.request(
+            return await self._send(
                 "POST",
                 f"/webhooks/runs/{encoded}",
+                as_model(RunCreated, "POST", WEBHOOK_DISPLAY_PATH),
                 json={} if body is None else body,
                 timeout=timeout,
                 authenticated=False,
                 display_path=WEBHOOK_DISPLAY_PATH,
+                extras=extras,
             )
-            return structure(data, RunCreated, method="POST", path=WEBHOOK_DISPLAY_PATH)
         finally:
             del masks

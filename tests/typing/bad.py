@@ -20,4 +20,7 @@ async def mistakes(client: AsyncCrewship, outcome: RunOutcome) -> None:
     await client.runs.create_all([1, 2])  # error
     await client.runs.create_all("dep_a")  # error
     count: int = outcome.request  # error
+    await client.with_raw_response.runs.get(run_id=1)  # error
+    await client.with_raw_response.runs.get("run_1", extra_headers={"X-A": 1})  # error
+    print((await client.with_raw_response.runs.get("run_1")).status_code)  # error
     print(count)

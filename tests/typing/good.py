@@ -16,6 +16,8 @@ from crewship_async import (
     Environment,
     EnvironmentName,
     OnBusy,
+    RateLimit,
+    RawResponse,
     RequestItem,
     Row,
     Run,
@@ -102,3 +104,16 @@ def ids(
         checkpoint.id,
         checkpoint.checkpoint_id,
     ]
+
+
+async def raw_responses(client: AsyncCrewship) -> Optional[RateLimit]:
+    raw: RawResponse[Run] = await client.with_raw_response.runs.get("run_1", timeout=5)
+    run: Run = await raw.parse()
+    request_id: Optional[str] = run.request_id or raw.request_id
+    print(request_id, raw.status, raw.headers.get("x-request-id"))
+    thread_raw: RawResponse[Thread] = await client.with_raw_response.threads.copy("thr_1")
+    print(await thread_raw.parse())
+    deleted: RawResponse[None] = await client.with_raw_response.tables.delete("tbl_1")
+    print(deleted.status)
+    await client.runs.create("dep_a", extra_headers={"X-Tenant": "a"}, extra_query={"n": 1})
+    return raw.rate_limit
