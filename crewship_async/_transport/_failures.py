@@ -55,6 +55,11 @@ def connection_error(exc: BaseException, method: str, shown: str, what: str) -> 
     )
 
 
+# uvloop's clock is read once per loop pass, in whole milliseconds: a timer set for the
+# deadline can fire while loop.time() still reads a little before it.
+CLOCK_SLACK = 0.005
+
+
 def failed_without_response(
     exc: BaseException,
     method: str,
@@ -67,7 +72,11 @@ def failed_without_response(
     """The failure of an attempt that got no response. ``sent``: the request may have left
     this process; ``retryable``: the policy's verdict for that case."""
     timed_out = isinstance(exc, asyncio.TimeoutError)
-    if timed_out and deadline is not None and asyncio.get_running_loop().time() >= deadline:
+    if (
+        timed_out
+        and deadline is not None
+        and asyncio.get_running_loop().time() >= deadline - CLOCK_SLACK
+    ):
         error: APIConnectionError = APITimeoutError(
             f"{method} {shown}: no response before the call's deadline"
             + (maybe_applied(method) if sent else ""),
