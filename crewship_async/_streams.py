@@ -103,11 +103,6 @@ class EventStream:
         """How many times the stream has tried to reconnect."""
         return self._reconnector.reconnects
 
-    @property
-    def _server_retry(self) -> Optional[float]:
-        # The capped server retry time, read by tests/hostile/test_hostile_time.py.
-        return self._reconnector.server_retry
-
     def __repr__(self) -> str:
         state = "finished" if self._finished else "open" if self._connection else "idle"
         return f"<EventStream {self._path} {state} last_event_id={self.last_event_id!r}>"
