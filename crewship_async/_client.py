@@ -126,7 +126,8 @@ class AsyncCrewship:
     each method also takes ``timeout=``. ``max_retries`` is shorthand for
     ``retry_policy=RetryPolicy(max_retries=...)``. ``max_connections`` sizes the pool.
     ``session`` lends an ``aiohttp.ClientSession`` that the client uses and never closes.
-    ``idle_timeout`` is the default time a stream may go without an event.
+    ``idle_timeout`` is the default time a stream may go without an event (``math.inf``
+    or ``None``: no limit).
     ``max_response_size`` caps the decoded size of one response body in bytes (default
     32 MiB); a larger body raises :class:`ResponseError` without being read further.
 
@@ -279,8 +280,9 @@ class AsyncCrewship:
 
         Cheap enough to make per request (no session, no connection is made). Options not
         given keep this client's values; ``default_headers`` are added to (and override)
-        this client's; ``on_response`` hooks run after this client's. ``timeout=None`` and
-        ``idle_timeout=None`` mean none, as in the constructor. Closing the copy makes only
+        this client's; ``on_response`` hooks run after this client's. ``timeout=None`` means
+        none, and ``idle_timeout=None`` or ``math.inf`` no limit, as in the constructor.
+        Closing the copy makes only
         the copy unusable; closing this client ends the copy's calls too. Raises the
         constructor's errors for invalid values.
         """

@@ -50,11 +50,13 @@ class EventStream:
     * ``idle_timeout`` seconds without a delivered event raise :class:`StreamError`,
       whatever the stream is doing meanwhile: reading, opening a connection (waiting for
       the response headers included) or waiting to reconnect. Comments and ``heartbeat``
-      events do not reset that clock. ``math.inf`` disables it (each attempt to open is
-      then bounded by 30 s): ``client.runs.stream(..., idle_timeout=math.inf)`` for one
-      stream, ``AsyncCrewship(idle_timeout=math.inf)`` for every stream. ``None`` is
-      accepted here and by ``AsyncCrewship`` as the same thing; ``runs.stream``'s
-      ``idle_timeout=None`` means "the client's default".
+      events do not reset that clock. ``math.inf`` disables it wherever ``idle_timeout``
+      is taken (each attempt to open is then bounded by 30 s):
+      ``client.runs.stream(..., idle_timeout=math.inf)`` for one stream,
+      ``AsyncCrewship(idle_timeout=math.inf)`` or ``with_options(idle_timeout=math.inf)``
+      for every stream. ``AsyncCrewship`` and ``with_options`` also take ``None`` for the
+      same; ``runs.stream``'s ``idle_timeout=None`` (its default) means the client's
+      value.
     * ``last_event_id`` is the id to resume from later
       (``client.runs.stream(run_id, last_event_id=...)``).
 
@@ -102,11 +104,6 @@ class EventStream:
     def reconnects(self) -> int:
         """How many times the stream has tried to reconnect."""
         return self._reconnector.reconnects
-
-    @property
-    def _server_retry(self) -> Optional[float]:
-        # The capped server retry time, read by tests/hostile/test_hostile_time.py.
-        return self._reconnector.server_retry
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else "open" if self._connection else "idle"

@@ -28,6 +28,7 @@ from aioresponses import aioresponses
 from multidict import CIMultiDict
 
 from crewship_async import AsyncCrewship, RetryPolicy
+from crewship_async._transport import Transport
 
 # The package's pytest plugin (crewship_emulator, crewship_client fixtures), loaded here
 # rather than through its entry point so that coverage sees the package imported.
@@ -102,6 +103,62 @@ def mocked() -> Iterator[aioresponses]:
 async def client() -> AsyncIterator[AsyncCrewship]:
     async with AsyncCrewship(api_key=API_KEY, base_url=BASE, retry_policy=FAST) as c:
         yield c
+
+
+@pytest.fixture
+async def make_transport() -> AsyncIterator[Callable[..., Transport]]:
+    """Build bare transports, for the unit tests of the transport layer itself.
+
+    ``make_transport(base_url=BASE, **options)`` returns a
+    :class:`crewship_async._transport.Transport` set up as the ``client`` fixture's client
+    would set up its own (``API_KEY``, the ``FAST`` retry policy, the client's default
+    timeout and pool size, no extra headers); ``options`` override any of its keyword
+    arguments. Every transport made is closed at the end of the test.
+
+    Only tests of ``Transport.request`` and ``Transport.open_stream`` called with what no
+    public method passes (an ``attempt`` number, ``authenticated=False``, any path) use it;
+    every other test goes through a client's public API.
+    """
+    made: list[Transport] = []
+
+    def make(base_url: str = BASE, **options: Any) -> Transport:
+        settings: dict[str, Any] = {
+            "api_key": API_KEY,
+            "timeout": 60.0,
+            "retry_policy": FAST,
+            "max_connections": 100,
+            "default_headers": {},
+        }
+        settings.update(options)
+        transport = Transport(base_url=base_url, **settings)
+        made.append(transport)
+        return transport
+
+    yield make
+    for transport in made:
+        await transport.aclose()
+
+
+@pytest.fixture
+def made_sessions(monkeypatch: pytest.MonkeyPatch) -> list[aiohttp.ClientSession]:
+    """Every ``aiohttp.ClientSession`` made while the test runs, in order.
+
+    The client makes its own session on first use inside the loop, through
+    ``aiohttp.ClientSession`` as an instrumentation that patches it would see; this fixture
+    records those sessions (and any other the test makes), so that tests observe when a
+    session is made, how its pool is sized and when it is closed without reaching into the
+    client.
+    """
+    made: list[aiohttp.ClientSession] = []
+    make = aiohttp.ClientSession
+
+    def recording(*args: Any, **kwargs: Any) -> aiohttp.ClientSession:
+        session = make(*args, **kwargs)
+        made.append(session)
+        return session
+
+    monkeypatch.setattr(aiohttp, "ClientSession", recording)
+    return made
 
 
 def calls(mock: aioresponses, method: str = "", url: str = "") -> list[Any]:

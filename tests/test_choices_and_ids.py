@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import socket
-from typing import Any, Literal, get_args
+from typing import Any, Callable, Literal, get_args
 
 import pytest
 
@@ -26,6 +26,7 @@ from crewship_async import (
     EnvironmentName,
     OnBusy,
     ResponseError,
+    RetryPolicy,
     Row,
     Run,
     RunCreated,
@@ -38,6 +39,7 @@ from crewship_async import (
     ThreadStatusName,
 )
 from crewship_async._convert import structure
+from crewship_async._transport import Transport
 from crewship_async.models._choices import check_choice, describe_choices, literal_values
 from crewship_async.models.runs import ENVIRONMENTS, RUN_STATUSES
 from crewship_async.models.tables import COLUMN_TYPES
@@ -269,7 +271,10 @@ def attempt_lines(caplog: pytest.LogCaptureFixture, run_id: str) -> list[str]:
 
 
 async def test_each_stream_open_is_logged_like_every_other_request(
-    crewship_client: AsyncCrewship, caplog: pytest.LogCaptureFixture
+    crewship_emulator: CrewshipEmulator,
+    crewship_client: AsyncCrewship,
+    make_transport: Callable[..., Transport],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="crewship_async")
     created = await crewship_client.runs.create("dep_a")
@@ -282,7 +287,8 @@ async def test_each_stream_open_is_logged_like_every_other_request(
     assert "s (attempt 1, runs.stream" in line
     assert any(m.getMessage().startswith("POST /v1/runs -> 202 in ") for m in caplog.records)
 
-    transport = crewship_client._transport
+    # A reconnect's attempt number, as the stream passes it when it opens again.
+    transport = make_transport(crewship_emulator.url, api_key=crewship_emulator.api_key)
     connection = await transport.open_stream(path, attempt=3)
     connection.close()
     assert "(attempt 3, " in attempt_lines(caplog, created.run_id)[-1]
@@ -296,16 +302,17 @@ async def test_each_stream_open_is_logged_like_every_other_request(
 
 
 async def test_a_stream_open_that_gets_no_response_is_logged_with_the_exception_name(
-    caplog: pytest.LogCaptureFixture,
+    make_transport: Callable[..., Transport], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="crewship_async")
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = AsyncCrewship(api_key="sk_test", base_url=f"http://127.0.0.1:{port}", max_retries=0)
-    async with client:
-        with pytest.raises(Exception, match="could not open the stream"):
-            await client._transport.open_stream("/v1/runs/run_1/events", attempt=2)
+    transport = make_transport(
+        f"http://127.0.0.1:{port}", api_key="sk_test", retry_policy=RetryPolicy(max_retries=0)
+    )
+    with pytest.raises(Exception, match="could not open the stream"):
+        await transport.open_stream("/v1/runs/run_1/events", attempt=2)
     (line,) = attempt_lines(caplog, "run_1")
     assert line.startswith("GET /v1/runs/{run_id}/events -> ClientConnectorError in ")
     assert "(attempt 2, " in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import pickle
 import re
 import sys
@@ -29,26 +30,41 @@ RUN_URL = f"{BASE}/v1/runs/run_1"
 # --- key and base URL -------------------------------------------------------------------
 
 
-def test_key_from_argument() -> None:
+async def sent_authorization(client: AsyncCrewship, mocked: aioresponses) -> str:
+    """The ``Authorization`` header of one request, as the server receives it."""
+    url = f"{client.base_url}/v1/runs/run_1"
+    mocked.get(url, payload=RUN)
+    async with client:
+        await client.runs.get("run_1")
+    (call,) = calls(mocked, "GET", url)
+    header: str = call.kwargs["headers"]["Authorization"]
+    return header
+
+
+async def test_key_from_argument(mocked: aioresponses) -> None:
     client = AsyncCrewship(api_key=API_KEY)
     assert client.base_url == "https://api.crewship.dev"
-    assert client._transport._headers["Authorization"] == f"Bearer {API_KEY}"
+    assert await sent_authorization(client, mocked) == f"Bearer {API_KEY}"
 
 
-def test_key_and_base_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_key_and_base_url_from_environment(
+    monkeypatch: pytest.MonkeyPatch, mocked: aioresponses
+) -> None:
     monkeypatch.setenv("CREWSHIP_API_KEY", "sk_from_env")
     monkeypatch.setenv("CREWSHIP_BASE_URL", "https://eu.crewship.test/v1/")
     client = AsyncCrewship()
     assert client.base_url == "https://eu.crewship.test"
-    assert client._transport._headers["Authorization"] == "Bearer sk_from_env"
+    assert await sent_authorization(client, mocked) == "Bearer sk_from_env"
 
 
-def test_argument_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_argument_wins_over_environment(
+    monkeypatch: pytest.MonkeyPatch, mocked: aioresponses
+) -> None:
     monkeypatch.setenv("CREWSHIP_API_KEY", "sk_from_env")
     monkeypatch.setenv("CREWSHIP_BASE_URL", "https://env.test")
     client = AsyncCrewship(api_key="sk_arg", base_url="https://arg.test")
     assert client.base_url == "https://arg.test"
-    assert client._transport._headers["Authorization"] == "Bearer sk_arg"
+    assert await sent_authorization(client, mocked) == "Bearer sk_arg"
 
 
 @pytest.mark.parametrize("env_value", [None, ""])
@@ -174,6 +190,21 @@ def test_options_kept() -> None:
     assert client.retry_policy is policy
 
 
+@pytest.mark.parametrize("no_limit", [None, math.inf])
+def test_idle_timeout_none_and_inf_both_mean_no_limit_on_the_client(no_limit: float | None) -> None:
+    # One rule: math.inf disables the idle timeout wherever it is given; the client and
+    # with_options also take None for it; a stream's None means the client's value.
+    client = AsyncCrewship(api_key=API_KEY, base_url=BASE, idle_timeout=no_limit)
+    assert client.runs.stream("run_1").idle_timeout is None
+    assert client.runs.stream("run_1", idle_timeout=5).idle_timeout == 5
+    limited = client.with_options(idle_timeout=30)
+    assert limited.runs.stream("run_1").idle_timeout == 30
+    assert limited.runs.stream("run_1", idle_timeout=None).idle_timeout == 30
+    assert limited.runs.stream("run_1", idle_timeout=math.inf).idle_timeout is None
+    unlimited = limited.with_options(idle_timeout=no_limit)
+    assert unlimited.runs.stream("run_1").idle_timeout is None
+
+
 def test_max_retries_is_shorthand_for_the_policy_field() -> None:
     policy = RetryPolicy(initial_delay=0.1, max_delay=1.0, max_retry_after=5.0)
     client = AsyncCrewship(api_key=API_KEY, max_retries=0, retry_policy=policy)
@@ -213,8 +244,10 @@ def test_client_cannot_be_pickled(protocol: int) -> None:
     with pytest.raises(TypeError, match="cannot be pickled") as info:
         pickle.dumps(client, protocol=protocol)
     assert API_KEY not in str(info.value)
-    with pytest.raises(TypeError, match="cannot be pickled"):
-        pickle.dumps(client._transport, protocol=protocol)
+    # Nor can anything that holds the client's connection state and key.
+    for resource in (client.runs, client.threads, client.tables, client.webhooks):
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            pickle.dumps(resource, protocol=protocol)
 
 
 def test_client_cannot_be_copied() -> None:
@@ -228,17 +261,18 @@ def test_client_cannot_be_copied() -> None:
 # --- session lifecycle ------------------------------------------------------------------
 
 
-def test_constructed_outside_a_loop_without_a_session() -> None:
+def test_constructed_outside_a_loop_without_a_session(
+    made_sessions: list[aiohttp.ClientSession],
+) -> None:
     client = AsyncCrewship(api_key=API_KEY, base_url=BASE)
-    assert client._transport.pool.open_session is None
+    assert made_sessions == []
     assert not client.closed
 
     async def use() -> asyncio.AbstractEventLoop:
         with aioresponses() as mock:
             mock.get(RUN_URL, payload=RUN)
             await client.runs.get("run_1")
-        session = client._transport.pool.open_session
-        assert session is not None
+        (session,) = made_sessions
         assert session._loop is asyncio.get_running_loop()
         await client.aclose()
         assert session.closed
@@ -247,13 +281,14 @@ def test_constructed_outside_a_loop_without_a_session() -> None:
     asyncio.run(use())
 
 
-async def test_session_created_lazily_and_closed_by_async_with() -> None:
+async def test_session_created_lazily_and_closed_by_async_with(
+    made_sessions: list[aiohttp.ClientSession],
+) -> None:
     client = AsyncCrewship(api_key=API_KEY, base_url=BASE)
-    assert client._transport.pool.open_session is None
+    assert made_sessions == []
     async with client as entered:
         assert entered is client
-        session = client._transport.pool.open_session
-        assert session is not None
+        (session,) = made_sessions
         assert not session.closed
         assert session.connector is not None
         assert session.connector.limit == 100
@@ -261,9 +296,13 @@ async def test_session_created_lazily_and_closed_by_async_with() -> None:
     assert client.closed
 
 
-async def test_aclose_is_idempotent_and_closes_the_pool() -> None:
+async def test_aclose_is_idempotent_and_closes_the_pool(
+    made_sessions: list[aiohttp.ClientSession], mocked: aioresponses
+) -> None:
+    mocked.get(RUN_URL, payload=RUN)
     client = AsyncCrewship(api_key=API_KEY, base_url=BASE, max_connections=3)
-    session = client._transport.session()
+    await client.runs.get("run_1")
+    (session,) = made_sessions
     assert session.connector is not None
     assert session.connector.limit == 3
     await client.aclose()
@@ -295,13 +334,15 @@ async def test_closed_client_raises(mocked: aioresponses) -> None:
     assert calls(mocked) == []
 
 
-async def test_borrowed_session_is_used_and_never_closed(mocked: aioresponses) -> None:
+async def test_borrowed_session_is_used_and_never_closed(
+    mocked: aioresponses, made_sessions: list[aiohttp.ClientSession]
+) -> None:
     mocked.get(RUN_URL, payload=RUN)
     async with aiohttp.ClientSession() as session:
         async with AsyncCrewship(api_key=API_KEY, base_url=BASE, session=session) as client:
             run = await client.runs.get("run_1")
             assert run.id == "run_1"
-            assert client._transport.session() is session
+            assert made_sessions == [session]  # the client made none of its own
         assert client.closed
         assert not session.closed
         with pytest.raises(ClientClosedError):

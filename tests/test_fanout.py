@@ -101,7 +101,10 @@ async def server() -> AsyncIterator[RunServer]:
 
 
 @pytest.fixture
-async def client(server: RunServer) -> AsyncIterator[AsyncCrewship]:
+async def client(
+    server: RunServer, made_sessions: list[aiohttp.ClientSession]
+) -> AsyncIterator[AsyncCrewship]:
+    """A client of the run server; its session is recorded in ``made_sessions``."""
     async with AsyncCrewship(api_key=KEY, base_url=server.url, retry_policy=FAST) as c:
         yield c
 
@@ -140,13 +143,16 @@ async def drain(fan: FanOut, into: list[RunOutcome]) -> None:
         into.append(outcome)
 
 
-async def assert_clean(server: RunServer, client: AsyncCrewship) -> None:
-    """No fan-out task left, no request being handled, no connection checked out."""
+async def assert_clean(server: RunServer, sessions: list[aiohttp.ClientSession]) -> None:
+    """No fan-out task left, no request being handled, no connection of the client's
+    ``sessions`` (the ``made_sessions`` fixture) checked out."""
     assert fanout_tasks() == []
     await eventually(lambda: server.in_flight == 0)
-    connector = client._transport.session().connector
-    assert connector is not None
-    assert len(connector._acquired) == 0
+    assert sessions
+    for session in sessions:
+        connector = session.connector
+        assert connector is not None
+        assert len(connector._acquired) == 0
 
 
 def blocked_hook(release: asyncio.Event, unless: Callable[[int], bool] = lambda n: False) -> Hook:
@@ -166,7 +172,9 @@ def mock_created(url: Any, **kwargs: Any) -> CallbackResult:
 # -- scale, bounds and laziness ------------------------------------------------------------
 
 
-async def test_5000_requests_at_concurrency_50(server: RunServer, client: AsyncCrewship) -> None:
+async def test_5000_requests_at_concurrency_50(
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
+) -> None:
     concurrency = 50
     pulled = 0
     max_lead = 0
@@ -194,11 +202,11 @@ async def test_5000_requests_at_concurrency_50(server: RunServer, client: AsyncC
     assert server.created == Counter(range(5000))
     assert 1 < server.peak <= concurrency
     assert max_lead <= concurrency + 2
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_lazy_source_and_bounded_read_ahead_with_slow_consumer(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     concurrency, max_pending = 8, 16
     pulled = yielded = 0
@@ -224,7 +232,7 @@ async def test_lazy_source_and_bounded_read_ahead_with_slow_consumer(
                 break
     assert max_ahead <= concurrency + max_pending + 1
     assert pulled <= 200 + concurrency + max_pending + 1
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_pool_caps_concurrency(server: RunServer) -> None:
@@ -360,7 +368,7 @@ async def test_source_error_with_fail_fast(
 
 
 async def test_fail_fast_cancels_in_flight_and_raises(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     release = asyncio.Event()
 
@@ -378,7 +386,7 @@ async def test_fail_fast_cancels_in_flight_and_raises(
         await drain(fan, got)
     assert got == []
     assert len(server.received) == 10
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_fail_fast_on_a_bad_item(mocked: aioresponses, mock_client: AsyncCrewship) -> None:
@@ -415,7 +423,7 @@ async def test_async_iterable_input(server: RunServer, client: AsyncCrewship) ->
 
 
 async def test_429_pauses_every_worker_and_halves_concurrency(
-    server: RunServer, client: AsyncCrewship, monkeypatch: pytest.MonkeyPatch
+    server: RunServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     concurrency, total = 20, 300
     arrivals = 0
@@ -441,28 +449,31 @@ async def test_429_pauses_every_worker_and_halves_concurrency(
         original_close(self, delay)
 
     monkeypatch.setattr(RateGate, "close", spy_close)
+    # Every request as the client sends it, each attempt included (aiohttp's tracing).
     sent: list[float] = []
-    transport = client._transport
-    original_request = transport.request
 
-    async def spy_request(*args: Any, **kwargs: Any) -> Any:
+    async def on_request_start(*_: object) -> None:
         sent.append(anyio.current_time())
-        return await original_request(*args, **kwargs)
 
-    monkeypatch.setattr(transport, "request", spy_request)
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_start.append(on_request_start)
     limits: list[int] = []
-    fan: FanOut = client.runs.create_many(
-        (item(n) for n in range(total)),
-        concurrency=concurrency,
-        on_progress=lambda done, failed, in_flight: limits.append(fan.concurrency),
-    )
-    async with fan as outcomes:
-        results = [o async for o in outcomes]
+    async with AsyncCrewship(
+        api_key=KEY, base_url=server.url, retry_policy=FAST, trace_configs=[tracing]
+    ) as client:
+        fan: FanOut = client.runs.create_many(
+            (item(n) for n in range(total)),
+            concurrency=concurrency,
+            on_progress=lambda done, failed, in_flight: limits.append(fan.concurrency),
+        )
+        async with fan as outcomes:
+            results = [o async for o in outcomes]
 
     assert sorted(o.index for o in results) == list(range(total))
     assert all(o.ok for o in results)
     assert server.created == Counter(range(total))  # every run created exactly once
     assert len(server.received) == total + 10  # the ten 429s were sent again
+    assert len(sent) == total + 10
     assert closes
     assert all(delay == pytest.approx(0.15) for _, delay in closes)
     for closed_at, delay in closes:
@@ -622,7 +633,7 @@ async def test_ordered_create_all_and_progress(server: RunServer, client: AsyncC
 
 
 async def test_on_progress_exception_propagates_and_cleans_up(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release, unless=lambda n: n == 0)
@@ -633,7 +644,7 @@ async def test_on_progress_exception_propagates_and_cleans_up(
     with pytest.raises(KeyError):
         async for _ in client.runs.create_many([item(n) for n in range(10)], on_progress=boom):
             pass
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_progress_bar_with_rich(
@@ -664,7 +675,7 @@ class RecordingReporter:
 
 
 async def test_a_progress_reporter_gets_the_stats_after_each_outcome(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     reporter = RecordingReporter()
     requests = [item(n) for n in range(5)] + [{"deployment_id": ""}]
@@ -675,7 +686,7 @@ async def test_a_progress_reporter_gets_the_stats_after_each_outcome(
     assert {stats.total for stats in reporter.seen} == {6}
     assert {stats.concurrency for stats in reporter.seen} == {2}
     assert reporter.closed == 1
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_stats_describe_the_fan_out_before_and_after(
@@ -712,26 +723,30 @@ async def test_progress_without_rich_says_what_to_install(
 # -- cleanup ----------------------------------------------------------------------------
 
 
-async def test_break_inside_async_with_cleans_up(server: RunServer, client: AsyncCrewship) -> None:
+async def test_break_inside_async_with_cleans_up(
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
+) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release, unless=lambda n: n < 3)
     async with client.runs.create_many((item(n) for n in range(1000)), concurrency=10) as out:
         async for _ in out:
             break
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
     assert len(server.received) <= 13
 
 
-async def test_break_then_aclose_cleans_up(server: RunServer, client: AsyncCrewship) -> None:
+async def test_break_then_aclose_cleans_up(
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
+) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release, unless=lambda n: n == 0)
     fan = client.runs.create_many((item(n) for n in range(1000)), concurrency=10)
     async for _ in fan:
         break
-    assert fan_tasks_running(fan)
+    assert fanout_tasks() != []  # still running after the break
     await fan.aclose()
     await fan.aclose()  # idempotent
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
     assert [o async for o in fan] == []
     with pytest.raises(RuntimeError, match="closed"):
         async with fan:
@@ -739,12 +754,8 @@ async def test_break_then_aclose_cleans_up(server: RunServer, client: AsyncCrews
     assert "closed" in repr(fan)
 
 
-def fan_tasks_running(fan: FanOut) -> bool:
-    return fan._task is not None and not fan._task.done()
-
-
 async def test_abandoned_iterator_is_cancelled_when_collected(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release, unless=lambda n: n == 0)
@@ -752,10 +763,12 @@ async def test_abandoned_iterator_is_cancelled_when_collected(
         break
     gc.collect()
     await eventually(lambda: not fanout_tasks())
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
-async def test_cancelling_the_consumer_cleans_up(server: RunServer, client: AsyncCrewship) -> None:
+async def test_cancelling_the_consumer_cleans_up(
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
+) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release)
 
@@ -768,7 +781,7 @@ async def test_cancelling_the_consumer_cleans_up(server: RunServer, client: Asyn
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_cancel_scope_around_create_all_cleans_up(

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Optional
 
+import aiohttp
 import anyio
 import pytest
 from aiohttp import web
@@ -51,7 +52,10 @@ async def server() -> AsyncIterator[RunServer]:
 
 
 @pytest.fixture
-async def client(server: RunServer) -> AsyncIterator[AsyncCrewship]:
+async def client(
+    server: RunServer, made_sessions: list[aiohttp.ClientSession]
+) -> AsyncIterator[AsyncCrewship]:
+    """A client of the run server; its session is recorded in ``made_sessions``."""
     async with AsyncCrewship(api_key=KEY, base_url=server.url, retry_policy=FAST) as c:
         yield c
 
@@ -91,7 +95,7 @@ def runs_of(outcomes: list[RunOutcome]) -> list[int]:
 
 
 async def test_stop_feeding_finishes_in_flight_and_ends(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release)
@@ -111,7 +115,7 @@ async def test_stop_feeding_finishes_in_flight_and_ends(
     assert runs_of(got) == list(range(pulled))  # every run it created is reported
     assert server.created == Counter(range(pulled))
     assert fan.cut_short == 0
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_stop_feeding_before_the_start_pulls_nothing(
@@ -133,8 +137,9 @@ async def test_stop_feeding_after_the_end_does_nothing(
     fan = client.runs.create_many([item(n) for n in range(3)])
     async with fan as outcomes:
         got = [o async for o in outcomes]
-        assert fan._engine is not None
-        assert fan._engine.finished
+        # Every item yielded, nothing running or waiting: the fan-out has finished.
+        assert fan.stats.done == fan.stats.total == 3
+        assert fan.in_flight == fan.stats.pending == 0
         fan.stop_feeding(grace=0)
         assert await fan.drain(grace=1) == 0
     assert runs_of(got) == [0, 1, 2]
@@ -147,10 +152,12 @@ def test_stop_feeding_refuses_a_bad_grace(grace: Any) -> None:
     fan = client.runs.create_many([item(0)])
     with pytest.raises(ValueError, match="grace"):
         fan.stop_feeding(grace=grace)
-    assert fan._feeding  # a refused call changes nothing
+    assert "<FanOut not started " in repr(fan)  # a refused call changes nothing
 
 
-async def test_stop_feeding_from_a_loop_callback(server: RunServer, client: AsyncCrewship) -> None:
+async def test_stop_feeding_from_a_loop_callback(
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
+) -> None:
     # What a handler installed with loop.add_signal_handler does: a plain callback.
     release = asyncio.Event()
     server.hook = blocked_hook(release)
@@ -164,14 +171,14 @@ async def test_stop_feeding_from_a_loop_callback(server: RunServer, client: Asyn
         got = [o async for o in outcomes]
     assert runs_of(got) == list(range(source.pulled))
     assert source.pulled == 4
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 # -- grace: what is still in flight when it ends is cut short and reported -----------------
 
 
 async def test_grace_cuts_short_and_reports_may_or_may_not(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release, unless=lambda n: n < 20)  # the rest hang
@@ -196,11 +203,11 @@ async def test_grace_cuts_short_and_reports_may_or_may_not(
     assert sorted(o.index for o in got) == list(range(len(got)))  # one outcome per pull
     assert server.created == Counter(runs_of(got))  # every run created is an ok outcome
     release.set()
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_grace_zero_cuts_at_once_and_a_shorter_grace_wins(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release)
@@ -217,11 +224,11 @@ async def test_grace_zero_cuts_at_once_and_a_shorter_grace_wins(
     assert [o.index for o in got] == [0, 1, 2]
     assert all(isinstance(o.error, APITimeoutError) for o in got)
     release.set()
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_drain_from_another_task_while_one_iterates(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release, unless=lambda n: n < 30)
@@ -237,7 +244,7 @@ async def test_drain_from_another_task_while_one_iterates(
         await eventually(lambda: len(got) >= 30 and server.in_flight == 5)
         async with anyio.create_task_group() as inner:
             inner.start_soon(fan.drain)
-            await eventually(lambda: not fan._feeding)
+            await eventually(lambda: "<FanOut draining " in repr(fan))
             release.set()
         assert fan.in_flight == 0
 
@@ -247,13 +254,15 @@ async def test_drain_from_another_task_while_one_iterates(
     assert all(o.ok for o in got)
     assert sorted(o.index for o in got) == list(range(len(got)))
     assert server.created == Counter(range(len(got)))
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_cut_short_items_not_sent_say_no_run_was_created(
     mocked: aioresponses, mock_client: AsyncCrewship
 ) -> None:
-    # Item 0's 429 closes the gate for 30 s: at the cut it waits to be sent again.
+    # Item 0's 429 closes the gate for 30 s: at the cut it waits to be sent again. The
+    # second 429 is for item 2, of the second fan-out below.
+    mocked.post(RUNS_URL, status=429, headers={"Retry-After": "30"})
     mocked.post(RUNS_URL, status=429, headers={"Retry-After": "30"})
     mocked.post(RUNS_URL, callback=mock_created, repeat=True)
     fan = mock_client.runs.create_many([item(0), item(1)], concurrency=1, timeout=60)
@@ -261,11 +270,17 @@ async def test_cut_short_items_not_sent_say_no_run_was_created(
         await eventually(lambda: fan.stats.paused_for > 1)
         fan.stop_feeding(grace=0.05)
         got = [o async for o in outcomes]
-    # Items pulled while the gate was already closed wait to be sent at all.
-    fan = mock_client.runs.create_many([item(2), item(3), item(4)], concurrency=2)
+
+    # Item 2's 429 asks for 30 s (and halves the concurrency of 4 to 2); item 3, pulled
+    # while the gate is closed, waits to be sent at all.
+    async def after_the_429() -> AsyncIterator[Any]:
+        yield item(2)
+        await eventually(lambda: fan.stats.rate_limited == 1)
+        yield item(3)
+        yield item(4)
+
+    fan = mock_client.runs.create_many(after_the_429(), concurrency=4)
     async with fan as outcomes:
-        assert fan._engine is not None
-        fan._engine.sender.gate.close(30)  # as if a 429 had just asked for 30 s
         await eventually(lambda: fan.in_flight == 2)
         fan.stop_feeding(grace=0.05)
         got += [o async for o in outcomes]
@@ -276,11 +291,12 @@ async def test_cut_short_items_not_sent_say_no_run_was_created(
         assert isinstance(outcome.error, APITimeoutError)
         assert "no run was created" in str(outcome.error)
         assert "may or may not" not in str(outcome.error)
-    assert len(mocked.requests[("POST", RUNS)]) == 1  # only item 0's first attempt
+    # Only the first attempts of items 0 and 2.
+    assert len(mocked.requests[("POST", RUNS)]) == 2
 
 
 async def test_cut_short_in_order_releases_what_was_held(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     release = asyncio.Event()
     server.hook = blocked_hook(release, unless=lambda n: n != 0)  # only the first hangs
@@ -294,11 +310,11 @@ async def test_cut_short_in_order_releases_what_was_held(
     assert isinstance(got[0].error, APITimeoutError)
     assert all(o.ok for o in got[1:])
     release.set()
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_a_pull_of_an_async_source_is_cancelled_not_lost(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     waiting = asyncio.Event()
     cancelled = asyncio.Event()
@@ -321,11 +337,11 @@ async def test_a_pull_of_an_async_source_is_cancelled_not_lost(
         got = [o async for o in outcomes]
     assert cancelled.is_set()
     assert runs_of(got) == [0, 1, 2]
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_an_item_handed_over_despite_the_cancel_is_still_sent(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     waiting = asyncio.Event()
 
@@ -344,7 +360,7 @@ async def test_an_item_handed_over_despite_the_cancel_is_still_sent(
         got = [o async for o in outcomes]
     assert runs_of(got) == [0, 1]
     assert server.created == Counter({0: 1, 1: 1})
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 # -- bounded waits: the item's deadline ends the waits after a 429 --------------------------
@@ -427,7 +443,10 @@ async def test_waiting_for_a_slot_after_a_429_is_bounded_by_the_deadline(
 
 @pytest.mark.parametrize("ordered", [False, True])
 async def test_a_consumer_that_never_reads_bounds_what_is_pulled(
-    server: RunServer, client: AsyncCrewship, ordered: bool
+    server: RunServer,
+    client: AsyncCrewship,
+    made_sessions: list[aiohttp.ClientSession],
+    ordered: bool,
 ) -> None:
     concurrency, max_pending = 8, 16
     source = Counted(1_000_000)
@@ -457,11 +476,11 @@ async def test_a_consumer_that_never_reads_bounds_what_is_pulled(
         assert source.pulled <= settled + concurrency
     if ordered:
         assert first.index == 0
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 async def test_a_stuck_first_item_bounds_the_reorder_buffer(
-    server: RunServer, client: AsyncCrewship
+    server: RunServer, client: AsyncCrewship, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     concurrency, max_pending = 4, 12
     release = asyncio.Event()
@@ -479,7 +498,7 @@ async def test_a_stuck_first_item_bounds_the_reorder_buffer(
         release.set()
         got = [await outcomes.__anext__() for _ in range(settled)]
     assert [o.index for o in got] == list(range(settled))
-    await assert_clean(server, client)
+    await assert_clean(server, made_sessions)
 
 
 # -- against the emulator ----------------------------------------------------------------

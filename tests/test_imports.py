@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import crewship_async
-from crewship_async import AsyncCrewship, _fanout, resources
+from crewship_async import AsyncCrewship, ClientClosedError, _fanout, resources
 from crewship_async.resources import runs as runs_module
 from crewship_async.resources.tables import Tables
 from crewship_async.resources.threads import ThreadRuns, Threads
@@ -127,6 +127,16 @@ def test_client_resources_are_built_once_and_share_the_runs() -> None:
     assert client.webhooks is client.webhooks
     assert isinstance(client.threads.runs, ThreadRuns)
     assert client.threads.runs._runs is client.runs
+
+
+async def test_client_resources_share_the_clients_connection_state() -> None:
+    client = AsyncCrewship("sk_test_imports")
+    await client.aclose()
+    # Closing the client closed what the resources send through: they are not separate.
+    with pytest.raises(ClientClosedError, match="closed"):
+        [table async for table in client.tables.list()]
+    with pytest.raises(ClientClosedError, match="closed"):
+        await client.webhooks.trigger("whk_token", None)
 
 
 def test_client_resources_can_still_be_replaced() -> None:

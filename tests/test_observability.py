@@ -339,7 +339,7 @@ def test_crewship_log_turns_the_logger_on_in_a_user_process(level: str, retry_li
 
 
 async def test_with_options_shares_the_pool_and_changes_only_what_it_is_given(
-    crewship_emulator: CrewshipEmulator,
+    crewship_emulator: CrewshipEmulator, made_sessions: list[aiohttp.ClientSession]
 ) -> None:
     seen: list[ResponseInfo] = []
     client = crewship_emulator.client(default_headers={"X-Team": "a"}, max_retries=3)
@@ -352,12 +352,12 @@ async def test_with_options_shares_the_pool_and_changes_only_what_it_is_given(
         assert fast.retry_policy.max_retries == 0
         assert client.retry_policy.max_retries == 3
         assert fast.idle_timeout == client.idle_timeout
-        assert fast._transport.session() is client._transport.session()
         crewship_emulator.faults.fail_next(1, status=503, route=f"GET /v1/runs/{created.run_id}")
         with pytest.raises(ServiceUnavailableError):
             await fast.runs.get(created.run_id)  # no retries on the copy
         assert (await client.runs.get(created.run_id)).id == created.run_id
         assert (await fast.threads.create("dep_a")).thread_id
+        assert len(made_sessions) == 1  # the copy sent through the client's own pool
         await fast.aclose()  # the copy only
         assert fast.closed
         assert not client.closed

@@ -16,7 +16,7 @@ import socket
 import time
 import traceback
 from collections.abc import AsyncIterator
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import aiohttp
 import anyio
@@ -56,6 +56,7 @@ from crewship_async import (
     _json,
 )
 from crewship_async._responses import make_api_error
+from crewship_async._transport import Transport
 
 RUNS_URL = f"{BASE}/v1/runs"
 RUN_URL = f"{BASE}/v1/runs/run_1"
@@ -219,19 +220,23 @@ async def test_2xx_non_json_body_is_a_response_error(
     assert len(calls(mocked)) == 1
 
 
-async def test_204_and_empty_bodies_give_none(client: AsyncCrewship, mocked: aioresponses) -> None:
+async def test_204_and_empty_bodies_give_none(
+    make_transport: Callable[..., Transport], mocked: aioresponses
+) -> None:
     mocked.delete(f"{BASE}/v1/things/a", status=204)
     mocked.delete(f"{BASE}/v1/things/b", status=200, body="")
-    transport = client._transport
+    transport = make_transport()
     assert await transport.request("DELETE", "/v1/things/a") is None
     assert await transport.request("DELETE", "/v1/things/b") is None
 
 
-async def test_body_params_and_headers_sent(client: AsyncCrewship, mocked: aioresponses) -> None:
+async def test_body_params_and_headers_sent(
+    client: AsyncCrewship, mocked: aioresponses, make_transport: Callable[..., Transport]
+) -> None:
     mocked.post(RUNS_URL, payload=CREATED)
     mocked.post(f"{BASE}/v1/empty", payload={})
     await client.runs.create("dep_1", input={"topic": "AI", "n": [1, 2]}, environment="staging")
-    await client._transport.request("POST", "/v1/empty", json=None, send_json=True)
+    await make_transport().request("POST", "/v1/empty", json=None, send_json=True)
     first, second = calls(mocked, "POST")
     assert first.kwargs["data"] == (
         b'{"deployment_id":"dep_1","environment":"staging","input":{"topic":"AI","n":[1,2]}}'
@@ -242,17 +247,18 @@ async def test_body_params_and_headers_sent(client: AsyncCrewship, mocked: aiore
 
 
 async def test_unauthenticated_request_and_display_path(
-    client: AsyncCrewship, mocked: aioresponses, caplog: pytest.LogCaptureFixture
+    make_transport: Callable[..., Transport], mocked: aioresponses, caplog: pytest.LogCaptureFixture
 ) -> None:
+    transport = make_transport()
     caplog.set_level(logging.DEBUG, logger="crewship_async")
     mocked.post(f"{BASE}/hooks/tok_SECRET", payload={"ok": True})
     mocked.post(f"{BASE}/hooks/tok_SECRET", status=404, payload=envelope("no such hook"))
-    result = await client._transport.request(
+    result = await transport.request(
         "POST", "/hooks/tok_SECRET", json={"a": 1}, authenticated=False, display_path="/hooks/***"
     )
     assert result == {"ok": True}
     with pytest.raises(NotFoundError) as info:
-        await client._transport.request(
+        await transport.request(
             "POST", "/hooks/tok_SECRET", authenticated=False, display_path="/hooks/***"
         )
     assert info.value.path == "/hooks/***"
@@ -450,14 +456,19 @@ async def test_tls_certificate_error_is_not_retried(
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
 async def test_429_and_503_are_retried_for_every_method_honouring_retry_after(
-    client: AsyncCrewship, mocked: aioresponses, sleeps: Sleeps, status: int, method: str
+    make_transport: Callable[..., Transport],
+    mocked: aioresponses,
+    sleeps: Sleeps,
+    status: int,
+    method: str,
 ) -> None:
+    transport = make_transport()
     url = f"{BASE}/v1/things/t1"
     date = email.utils.formatdate(time.time() + 20, usegmt=True)
     mocked.add(url, method, status=status, payload=envelope("wait"), headers={"Retry-After": "3"})
     mocked.add(url, method, status=status, payload=envelope("wait"), headers={"Retry-After": date})
     mocked.add(url, method, payload={"ok": True})
-    assert await client._transport.request(method, "/v1/things/t1", timeout=None) == {"ok": True}
+    assert await transport.request(method, "/v1/things/t1", timeout=None) == {"ok": True}
     assert len(calls(mocked)) == 3
     assert sleeps.delays[0] == 3.0
     assert 15.0 <= sleeps.delays[1] <= 20.0
@@ -512,29 +523,35 @@ async def test_retry_after_beyond_the_deadline_raises_at_once(
 @pytest.mark.parametrize(("method", "retried"), [("GET", True), ("DELETE", True), ("POST", False)])
 @pytest.mark.parametrize("status", [500, 502, 504])
 async def test_other_5xx_retried_for_get_and_delete_only(
-    client: AsyncCrewship, mocked: aioresponses, method: str, retried: bool, status: int
+    make_transport: Callable[..., Transport],
+    mocked: aioresponses,
+    method: str,
+    retried: bool,
+    status: int,
 ) -> None:
+    transport = make_transport()
     url = f"{BASE}/v1/things/t1"
     mocked.add(url, method, status=status, payload=envelope("boom"))
     mocked.add(url, method, payload={"ok": True})
     if retried:
-        assert await client._transport.request(method, "/v1/things/t1") == {"ok": True}
+        assert await transport.request(method, "/v1/things/t1") == {"ok": True}
         assert len(calls(mocked)) == 2
     else:
         with pytest.raises(InternalServerError):
-            await client._transport.request(method, "/v1/things/t1")
+            await transport.request(method, "/v1/things/t1")
         assert len(calls(mocked)) == 1
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 async def test_4xx_never_retried(
-    client: AsyncCrewship, mocked: aioresponses, status: int, method: str
+    make_transport: Callable[..., Transport], mocked: aioresponses, status: int, method: str
 ) -> None:
+    transport = make_transport()
     url = f"{BASE}/v1/things/t1"
     mocked.add(url, method, status=status, payload=envelope("no"), repeat=True)
     with pytest.raises(APIError) as info:
-        await client._transport.request(method, "/v1/things/t1")
+        await transport.request(method, "/v1/things/t1")
     assert info.value.status_code == status
     assert len(calls(mocked)) == 1
 
@@ -895,16 +912,21 @@ async def test_closing_the_client_ends_calls_in_flight(
     server.default(script())
     session = aiohttp.ClientSession() if borrowed else None
     client = AsyncCrewship(api_key=API_KEY, base_url=server.url, session=session)
-    task = asyncio.create_task(client._transport.request(method, "/v1/x", timeout=30))
+    if method == "GET":
+        call, path = client.runs.get("run_1", timeout=30), "/v1/runs/run_1"
+    else:
+        call, path = client.runs.create("dep_1", timeout=30), "/v1/runs"
+    task = asyncio.create_task(call)
     await server.wait_for(lambda: len(server.requests) == 1)
     await asyncio.sleep(0.05)
     await client.aclose()
-    with pytest.raises(ClientClosedError, match=f"{method} /v1/x: the client was closed") as info:
+    with pytest.raises(ClientClosedError, match=f"{method} {path}: the client was closed") as info:
         with anyio.fail_after(10):
             await task
     assert ("it may or may not exist" in str(info.value)) is (method == "POST")
     assert len(server.requests) == 1
+    # The call let go of its connection (a borrowed session's too): the server saw it go.
+    await server.wait_for(lambda: server.disconnects == 1)
     if session is not None:
         assert not session.closed
         await session.close()
-    assert client._transport.pool.in_flight == set()

@@ -73,13 +73,13 @@ class SessionOwner:
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self._session = session
-        self.borrowed = session is not None
+        self.borrowed: bool = session is not None
         self.max_connections = max_connections
         self._trace_configs = list(trace_configs)
         self._resolver: Optional[LoopbackResolver] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._watcher: Optional[AsyncGenerator[None, None]] = None
-        self.closed = False
+        self.closed: bool = False
         # Guards of the calls and stream reads in flight, of every client sharing this
         # pool: aclose() fires them, because aiohttp never wakes a body read whose
         # connection its session closed.

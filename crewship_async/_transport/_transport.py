@@ -82,14 +82,14 @@ class Transport:
             parts.hostname or "",
             parts.port or (443 if parts.scheme == "https" else 80),
         )
-        self.on_response = tuple(on_response)
+        self.on_response: tuple[ResponseHook, ...] = tuple(on_response)
         self._owns_pool = shared_pool is None
         self._closed_here = False
         self._sessions = shared_pool or SessionOwner(
             session, max_connections=max_connections, trace_configs=trace_configs
         )
         self._in_flight = self._sessions.in_flight
-        self.default_headers = dict(default_headers)
+        self.default_headers: dict[str, str] = dict(default_headers)
         common = {"User-Agent": USER_AGENT, "Accept": "application/json", **default_headers}
         self._anonymous_headers = common
         self._headers = {**common, "Authorization": f"Bearer {api_key}"}

@@ -181,8 +181,9 @@ class Runs:
 
         Use as ``async with client.runs.stream(run_id) as events: async for event in
         events``. ``last_event_id`` resumes after that event. ``idle_timeout`` (seconds
-        without a delivered event before :class:`StreamError`) defaults to the client's;
-        ``math.inf`` disables it. See :class:`EventStream` for reconnects and errors.
+        without a delivered event before :class:`StreamError`): ``None`` (the default) means
+        the client's, ``math.inf`` disables it. See :class:`EventStream` for reconnects and
+        errors.
         """
         path = f"/v1/runs/{segment('run_id', run_id)}/events"
         check_optional_str("last_event_id", last_event_id)

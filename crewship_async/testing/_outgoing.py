@@ -99,14 +99,14 @@ class OutgoingWebhooks:
         timeout: float = 10.0,
         max_recorded: int = 10_000,
     ) -> None:
-        self.retry_delays = tuple(retry_delays)
+        self.retry_delays: tuple[float, ...] = tuple(retry_delays)
         self.timeout = timeout
         self._hooks: dict[str, list[OutgoingWebhook]] = {}
         self._log: deque[WebhookDelivery] = deque(maxlen=max_recorded)
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: Optional[aiohttp.ClientSession] = None
         self._changed = asyncio.Event()
-        self.closing = False
+        self.closing: bool = False
 
     def add(
         self,

@@ -39,10 +39,10 @@ class Store:
         self.ids = ids
         # One sequence for every resource, so creation order is total across them.
         sequence = itertools.count(1)
-        self.deployment_state = Deployments(strict=strict_deployments)
-        self.run_state = Runs(ids=ids, sequence=sequence)
-        self.thread_state = Threads(ids=ids, sequence=sequence)
-        self.table_state = Tables(
+        self.deployment_state: Deployments = Deployments(strict=strict_deployments)
+        self.run_state: Runs = Runs(ids=ids, sequence=sequence)
+        self.thread_state: Threads = Threads(ids=ids, sequence=sequence)
+        self.table_state: Tables = Tables(
             ids=ids, sequence=sequence, max_rows_per_insert=max_rows_per_insert
         )
         #: Called with each run that reaches a terminal status (outgoing webhooks).
