@@ -518,8 +518,9 @@ async def test_429_past_the_item_deadline_fails(
 async def test_deadline_passing_at_the_gate_gives_a_timeout(
     mocked: aioresponses, mock_client: AsyncCrewship
 ) -> None:
-    # Item 0's 429 asks for 100 ms; item 1's, answered while item 0 waits, keeps the gate
-    # closed past item 0's 300 ms deadline, so item 0 is never sent again.
+    # Item 0's 429 asks for 300 ms; item 1's, answered while item 0 waits, keeps the gate
+    # closed past item 0's 600 ms deadline, so item 0 is never sent again. (The margins
+    # leave room for a loaded machine: item 1 must be answered within item 0's wait.)
     attempts: Counter[int] = Counter()
 
     async def answer(url: Any, **kwargs: Any) -> CallbackResult:
@@ -527,16 +528,16 @@ async def test_deadline_passing_at_the_gate_gives_a_timeout(
         attempts[n] += 1
         if n == 0 and attempts[0] == 1:
             await asyncio.sleep(0.02)
-            return CallbackResult(status=429, headers={"Retry-After-Ms": "100"})
+            return CallbackResult(status=429, headers={"Retry-After-Ms": "300"})
         if n == 1:
             await asyncio.sleep(0.05)
-            return CallbackResult(status=429, headers={"Retry-After-Ms": "400"})
+            return CallbackResult(status=429, headers={"Retry-After-Ms": "1000"})
         return mock_created(url, **kwargs)
 
     mocked.post(RUNS_URL, callback=answer, repeat=True)
-    outcomes = await mock_client.runs.create_all([item(0), item(1)], concurrency=2, timeout=0.3)
+    outcomes = await mock_client.runs.create_all([item(0), item(1)], concurrency=2, timeout=0.6)
     assert isinstance(outcomes[0].error, APITimeoutError)
-    assert isinstance(outcomes[1].error, RateLimitError)  # 400 ms would pass its deadline
+    assert isinstance(outcomes[1].error, RateLimitError)  # 1 s would pass its deadline
     assert attempts == Counter({0: 1, 1: 1})
 
 
