@@ -32,7 +32,16 @@ try:
 except ImportError:  # pragma: no cover - the CI's run without the extra takes this branch
     _trace = None
 
-__all__ = ["AVAILABLE", "add_event", "call_span", "finish_call", "span_attributes", "stream_span"]
+__all__ = [
+    "AVAILABLE",
+    "add_event",
+    "batch_span",
+    "call_span",
+    "finish_batch",
+    "finish_call",
+    "span_attributes",
+    "stream_span",
+]
 
 AVAILABLE = _trace is not None
 _SCOPE = "crewship_async"
@@ -58,11 +67,12 @@ def span_attributes(
     return attributes
 
 
-def _start(name: str, attributes: Mapping[str, Any]) -> Optional[Span]:
+def _start(name: str, attributes: Mapping[str, Any], *, client: bool = True) -> Optional[Span]:
     if _trace is None:
         return None
     tracer = _trace.get_tracer(_SCOPE, __version__)
-    span: Span = tracer.start_span(name, kind=_trace.SpanKind.CLIENT, attributes=attributes)
+    kind = _trace.SpanKind.CLIENT if client else _trace.SpanKind.INTERNAL
+    span: Span = tracer.start_span(name, kind=kind, attributes=attributes)
     return span
 
 
@@ -102,6 +112,35 @@ def call_span(
         return
     with _trace.use_span(span, end_on_exit=False, record_exception=False):
         yield span
+
+
+@contextmanager
+def batch_span(operation: str, attributes: Mapping[str, Any]) -> Iterator[Optional[Span]]:
+    """The INTERNAL span of a batch (``runs.create_many``), current while the block runs,
+    so that the span of every call the batch makes is its child. Ended when the block
+    exits; the batch records its counts and error with :func:`finish_batch` (a
+    cancellation, the consumer being done, is no error). ``None`` without
+    OpenTelemetry."""
+    span = _start(operation, {"crewship.operation": operation, **attributes}, client=False)
+    if span is None or _trace is None:
+        yield None
+        return
+    with _trace.use_span(
+        span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+    ):
+        yield span
+
+
+def finish_batch(
+    span: Optional[Span], attributes: Mapping[str, Any], error: Optional[BaseException]
+) -> None:
+    """Record a batch's final counts, and the error that ended it, on its span."""
+    if span is None or _trace is None or not span.is_recording():
+        return
+    span.set_attributes(attributes)
+    if error is not None:
+        span.set_attribute("error.type", type(error).__name__)
+        span.set_status(_trace.Status(_trace.StatusCode.ERROR, type(error).__name__))
 
 
 def stream_span(context: RequestContext, server: tuple[str, int]) -> Optional[Span]:

@@ -25,7 +25,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from crewship_async import AsyncCrewship, NotFoundError, ServiceUnavailableError, _logging
+from crewship_async import (
+    AsyncCrewship,
+    BadRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+    _logging,
+)
 from crewship_async._metadata import RateLimit, ResponseInfo
 from crewship_async._operations import RequestContext, describe
 from crewship_async.testing import CrewshipEmulator
@@ -265,6 +271,43 @@ async def test_no_span_attribute_holds_the_webhook_token_or_the_key(
     values = " ".join(str(value) for value in attributes(span).values())
     assert token not in values
     assert crewship_emulator.api_key not in values
+
+
+async def test_create_many_is_one_parent_span_of_its_requests(
+    crewship_emulator: CrewshipEmulator, spans: InMemorySpanExporter
+) -> None:
+    async with crewship_emulator.client(max_retries=0) as client:
+        crewship_emulator.faults.fail_next(1, status=400, route="POST /v1/runs")
+        outcomes = await client.runs.create_all([{"deployment_id": "dep_a"}] * 4, concurrency=2)
+    assert sum(o.error is not None for o in outcomes) == 1
+    finished = spans.get_finished_spans()
+    (batch,) = [s for s in finished if s.name == "runs.create_many"]
+    calls = [s for s in finished if s.name == "runs.create"]
+    assert len(calls) == 4
+    assert all(c.parent is not None and c.parent.span_id == batch.context.span_id for c in calls)
+    assert batch.kind == trace.SpanKind.INTERNAL
+    assert attributes(batch) == {
+        "crewship.operation": "runs.create_many",
+        "crewship.concurrency": 2,
+        "crewship.requests.created": 3,
+        "crewship.requests.failed": 1,
+        "crewship.rate_limited": 0,
+        "crewship.lowest_concurrency": 2,
+        "crewship.cut_short": 0,
+    }
+    assert batch.status.status_code == trace.StatusCode.UNSET
+
+
+async def test_a_fail_fast_batch_span_ends_as_an_error(
+    crewship_emulator: CrewshipEmulator, spans: InMemorySpanExporter
+) -> None:
+    async with crewship_emulator.client(max_retries=0) as client:
+        crewship_emulator.faults.fail_next(1, status=400, route="POST /v1/runs")
+        with pytest.raises(BadRequestError):
+            await client.runs.create_all([{"deployment_id": "dep_a"}], fail_fast=True)
+    (batch,) = [s for s in spans.get_finished_spans() if s.name == "runs.create_many"]
+    assert batch.status.status_code == trace.StatusCode.ERROR
+    assert attributes(batch)["error.type"] == "BadRequestError"
 
 
 # --- CREWSHIP_LOG ---------------------------------------------------------------------------------

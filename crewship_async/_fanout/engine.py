@@ -16,6 +16,7 @@ from typing import Any, Optional
 import anyio
 import anyio.lowlevel
 
+from .. import _tracing
 from .._retry import RetryPolicy
 from ..errors import ClientClosedError
 from ..models.runs import RunOutcome
@@ -111,11 +112,37 @@ class Engine:
         self._grace = GracePeriod(loop, self._expire)
         self._cut = False
         self.cut_short = 0
+        #: Outcomes stored so far: runs created, and errors (for the batch's span).
+        self.created = 0
+        self.failed = 0
 
     # -- background side ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Pull, send and collect until the source is exhausted, fail-fast or cancel."""
+        """Pull, send and collect until the source is exhausted, fail-fast or cancel.
+
+        With OpenTelemetry, the batch is one ``runs.create_many`` span, parent of every
+        request's span, ending with the batch's counts as attributes.
+        """
+        attributes = {"crewship.concurrency": self.limit}
+        with _tracing.batch_span("runs.create_many", attributes) as span:
+            try:
+                await self._run()
+            finally:
+                error = self._error or self._failure
+                _tracing.finish_batch(span, self._span_counts(), error)
+
+    def _span_counts(self) -> dict[str, int]:
+        sender = self.sender
+        return {
+            "crewship.requests.created": self.created,
+            "crewship.requests.failed": self.failed,
+            "crewship.rate_limited": sender.rate_limited,
+            "crewship.lowest_concurrency": sender.rate.lowest,
+            "crewship.cut_short": self.cut_short,
+        }
+
+    async def _run(self) -> None:
         try:
             async with anyio.create_task_group() as tg:
                 self._scope = tg.cancel_scope
@@ -197,6 +224,10 @@ class Engine:
             # remaining item (of a source that may never end) into the same error.
             self._fail(outcome.error)
             return
+        if outcome.error is None:
+            self.created += 1
+        else:
+            self.failed += 1
         self.outcomes.store(outcome)
         self._consumer_signal.notify()
 
