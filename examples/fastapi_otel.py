@@ -28,6 +28,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from yarl import URL
 
 from crewship_async import APITimeoutError, AsyncCrewship, CrewshipError, NotFoundError
 from crewship_async.testing import CrewshipEmulator
@@ -39,6 +40,14 @@ STATUS_TIMEOUT = 2.0
 def one_line(span: ReadableSpan) -> str:
     """A span as one JSON line (the exporter's default spreads it over many)."""
     return span.to_json(indent=None) + "\n"
+
+
+def hide_webhook_token(url: URL) -> str:
+    """The URL the aiohttp instrumentation records, with an incoming webhook's token (a
+    secret that sits in the path) masked. The SDK's own spans record no URL at all."""
+    if url.path.startswith("/webhooks/runs/"):
+        return str(url.with_path("/webhooks/runs/***"))
+    return str(url)
 
 
 def setup_tracing() -> TracerProvider:
@@ -55,8 +64,9 @@ def setup_tracing() -> TracerProvider:
         from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     except ImportError:
         return provider
-    # Instrumenting after the client exists is fine: its session is made on first use.
-    AioHttpClientInstrumentor().instrument(tracer_provider=provider)
+    # Here before the client exists; after AsyncCrewship(...) works too, as long as it comes
+    # before the first call: the client makes its aiohttp session on first use.
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider, url_filter=hide_webhook_token)
     return provider
 
 

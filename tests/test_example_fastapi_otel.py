@@ -9,6 +9,7 @@ without them the test is skipped, saying which is missing.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 for needed in ("fastapi", "uvicorn", "opentelemetry.sdk.trace"):
     pytest.importorskip(needed, reason=f"examples/fastapi_otel.py needs {needed}")
@@ -97,3 +99,15 @@ async def test_the_example_traces_each_call_of_its_handlers() -> None:
     # The aiohttp instrumentation's span of the attempt is a child of the call's span.
     children = [s for s in spans if s["parent_id"] == get["context"]["span_id"]]
     assert len(children) == 1
+
+
+def test_the_instrumentations_url_filter_hides_a_webhook_token() -> None:
+    spec = importlib.util.spec_from_file_location("example_fastapi_otel", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    hidden = example.hide_webhook_token(URL("https://api.crewship.dev/webhooks/runs/whk_s3cret"))
+    assert hidden == "https://api.crewship.dev/webhooks/runs/***"
+    other = "https://api.crewship.dev/v1/runs/run_1"
+    assert example.hide_webhook_token(URL(other)) == other
