@@ -2,8 +2,8 @@
 subprocess (uvicorn, the embedded emulator), driven over HTTP, its spans read back from the
 JSON lines the console exporter prints.
 
-Needs the ``examples`` extra and the OpenTelemetry SDK (both in the ``test`` extra);
-without them the test is skipped, saying which is missing.
+Needs the ``examples`` extra, the OpenTelemetry SDK and its aiohttp instrumentation (all in
+the ``test`` extra); without them the tests are skipped, saying which is missing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ import aiohttp
 import pytest
 from yarl import URL
 
-for needed in ("fastapi", "uvicorn", "opentelemetry.sdk.trace"):
+for needed in (
+    "fastapi",
+    "uvicorn",
+    "opentelemetry.sdk.trace",
+    "opentelemetry.instrumentation.aiohttp_client",
+):
     pytest.importorskip(needed, reason=f"examples/fastapi_otel.py needs {needed}")
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fastapi_otel.py"
