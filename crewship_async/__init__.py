@@ -1,11 +1,14 @@
 """crewship_async: the async-first Python SDK for the Crewship REST API."""
 
 from ._client import AsyncCrewship
+from ._logging import enable_logging
 from ._metadata import RateLimit, ResponseInfo
+from ._operations import RequestContext
 from ._pagination import AsyncPager
 from ._raw import RawResponse
 from ._retry import RetryPolicy
 from ._streams import EventStream
+from ._transport._hooks import ResponseHook
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -84,8 +87,10 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RawResponse",
+    "RequestContext",
     "RequestItem",
     "ResponseError",
+    "ResponseHook",
     "ResponseInfo",
     "RetryPolicy",
     "Row",
@@ -108,5 +113,6 @@ __all__ = [
     "WebhookEvent",
     "WebhookEventType",
     "WebhookVerificationError",
+    "enable_logging",
     "verify",
 ]
