@@ -15,7 +15,8 @@ __all__ = ["Deadline"]
 
 
 class Deadline:
-    """The moment ``seconds`` after its creation (on :func:`anyio.current_time`'s clock).
+    """The moment ``seconds`` after its creation (on :func:`anyio.current_time`'s clock),
+    or after ``start``, a reading of that clock (the event loop's ``time()``).
 
     ``Deadline(None)`` never expires: :meth:`remaining` is ``None`` and :attr:`at` is
     ``math.inf``, so it can be handed to ``anyio.CancelScope(deadline=...)`` as is.
@@ -24,11 +25,13 @@ class Deadline:
 
     __slots__ = ("at", "seconds")
 
-    def __init__(self, seconds: Optional[float]) -> None:
+    def __init__(self, seconds: Optional[float], *, start: Optional[float] = None) -> None:
         #: The length it was given (``None``: unbounded), for messages.
         self.seconds = seconds
         #: The moment on the event loop's clock; ``math.inf`` when unbounded.
-        self.at = math.inf if seconds is None else anyio.current_time() + seconds
+        self.at = math.inf
+        if seconds is not None:
+            self.at = (anyio.current_time() if start is None else start) + seconds
 
     def __repr__(self) -> str:
         return f"<Deadline seconds={self.seconds!r} remaining={self.remaining()!r}>"
@@ -43,3 +46,10 @@ class Deadline:
         if self.seconds is None:
             return None
         return max(0.0, self.at - anyio.current_time())
+
+    def remaining_at(self, now: float) -> Optional[float]:
+        """:meth:`remaining` at ``now``, a reading of the loop's clock the caller already
+        has (the transport reads ``loop.time()`` once per attempt)."""
+        if self.seconds is None:
+            return None
+        return max(0.0, self.at - now)

@@ -65,6 +65,11 @@ CREATED = {"run_id": "run_1", "status": "running"}
 KEY = ConnectionKey("api.test", 443, True, True, None, None, None)
 
 
+async def body_of(transport: Transport, method: str, path: str, **options: Any) -> Any:
+    """The decoded body of one call through ``transport``."""
+    return (await transport.call(method, path, **options)).body
+
+
 def refused() -> aiohttp.ClientConnectorError:
     return aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "Connection refused"))
 
@@ -226,8 +231,8 @@ async def test_204_and_empty_bodies_give_none(
     mocked.delete(f"{BASE}/v1/things/a", status=204)
     mocked.delete(f"{BASE}/v1/things/b", status=200, body="")
     transport = make_transport()
-    assert await transport.request("DELETE", "/v1/things/a") is None
-    assert await transport.request("DELETE", "/v1/things/b") is None
+    assert await body_of(transport, "DELETE", "/v1/things/a") is None
+    assert await body_of(transport, "DELETE", "/v1/things/b") is None
 
 
 async def test_body_params_and_headers_sent(
@@ -236,7 +241,7 @@ async def test_body_params_and_headers_sent(
     mocked.post(RUNS_URL, payload=CREATED)
     mocked.post(f"{BASE}/v1/empty", payload={})
     await client.runs.create("dep_1", input={"topic": "AI", "n": [1, 2]}, environment="staging")
-    await make_transport().request("POST", "/v1/empty", json=None, send_json=True)
+    await body_of(make_transport(), "POST", "/v1/empty", json=None, send_json=True)
     first, second = calls(mocked, "POST")
     assert first.kwargs["data"] == (
         b'{"deployment_id":"dep_1","environment":"staging","input":{"topic":"AI","n":[1,2]}}'
@@ -253,13 +258,18 @@ async def test_unauthenticated_request_and_display_path(
     caplog.set_level(logging.DEBUG, logger="crewship_async")
     mocked.post(f"{BASE}/hooks/tok_SECRET", payload={"ok": True})
     mocked.post(f"{BASE}/hooks/tok_SECRET", status=404, payload=envelope("no such hook"))
-    result = await transport.request(
-        "POST", "/hooks/tok_SECRET", json={"a": 1}, authenticated=False, display_path="/hooks/***"
+    result = await body_of(
+        transport,
+        "POST",
+        "/hooks/tok_SECRET",
+        json={"a": 1},
+        authenticated=False,
+        display_path="/hooks/***",
     )
     assert result == {"ok": True}
     with pytest.raises(NotFoundError) as info:
-        await transport.request(
-            "POST", "/hooks/tok_SECRET", authenticated=False, display_path="/hooks/***"
+        await body_of(
+            transport, "POST", "/hooks/tok_SECRET", authenticated=False, display_path="/hooks/***"
         )
     assert info.value.path == "/hooks/***"
     assert "tok_SECRET" not in str(info.value)
@@ -468,7 +478,7 @@ async def test_429_and_503_are_retried_for_every_method_honouring_retry_after(
     mocked.add(url, method, status=status, payload=envelope("wait"), headers={"Retry-After": "3"})
     mocked.add(url, method, status=status, payload=envelope("wait"), headers={"Retry-After": date})
     mocked.add(url, method, payload={"ok": True})
-    assert await transport.request(method, "/v1/things/t1", timeout=None) == {"ok": True}
+    assert await body_of(transport, method, "/v1/things/t1", timeout=None) == {"ok": True}
     assert len(calls(mocked)) == 3
     assert sleeps.delays[0] == 3.0
     assert 15.0 <= sleeps.delays[1] <= 20.0
@@ -534,11 +544,11 @@ async def test_other_5xx_retried_for_get_and_delete_only(
     mocked.add(url, method, status=status, payload=envelope("boom"))
     mocked.add(url, method, payload={"ok": True})
     if retried:
-        assert await transport.request(method, "/v1/things/t1") == {"ok": True}
+        assert await body_of(transport, method, "/v1/things/t1") == {"ok": True}
         assert len(calls(mocked)) == 2
     else:
         with pytest.raises(InternalServerError):
-            await transport.request(method, "/v1/things/t1")
+            await body_of(transport, method, "/v1/things/t1")
         assert len(calls(mocked)) == 1
 
 
@@ -551,7 +561,7 @@ async def test_4xx_never_retried(
     url = f"{BASE}/v1/things/t1"
     mocked.add(url, method, status=status, payload=envelope("no"), repeat=True)
     with pytest.raises(APIError) as info:
-        await transport.request(method, "/v1/things/t1")
+        await body_of(transport, method, "/v1/things/t1")
     assert info.value.status_code == status
     assert len(calls(mocked)) == 1
 

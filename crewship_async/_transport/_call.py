@@ -14,6 +14,7 @@ from typing import Any, Optional
 import aiohttp
 import anyio
 
+from .._deadline import Deadline
 from .._operations import RequestContext
 from .._responses import ERROR_BODY_LIMIT, decode_success, make_api_error, read_capped
 from .._retry import RetryPolicy
@@ -52,7 +53,7 @@ class CallSpec:
         params: Optional[Mapping[str, Any]],
         body: Optional[bytes],
         headers: Mapping[str, str],
-        deadline: Optional[float],
+        deadline: Deadline,
         retry_rate_limits: bool,
         context: RequestContext,
     ) -> None:
@@ -98,15 +99,14 @@ class Caller:
                 return await self._attempt(session, spec, record, retry_number + 1)
             except AttemptFailed as failure:
                 error = failure.error
+                delay = policy.delay_for(retry_number, failure.retry_after)
                 if (
                     not failure.retryable
-                    or retry_number >= policy.max_retries
                     or (not spec.retry_rate_limits and isinstance(error, RateLimitError))
-                ):
-                    raise _final(error, retry_number + 1) from failure.__cause__
-                delay = policy.delay_for(retry_number, failure.retry_after)
-                if delay is None or (
-                    spec.deadline is not None and loop.time() + delay >= spec.deadline
+                    or delay is None
+                    or policy.gives_up(
+                        retry_number, delay, time_left=spec.deadline.remaining_at(loop.time())
+                    )
                 ):
                     raise _final(error, retry_number + 1) from failure.__cause__
                 log_retry(spec.context, retry_number + 1, policy.max_retries, delay, error)
@@ -123,7 +123,7 @@ class Caller:
         method, shown, deadline = spec.method, spec.shown, spec.deadline
         context = spec.context.for_attempt(attempt)
         started = record.attempt_started(attempt)
-        remaining = None if deadline is None else deadline - started
+        remaining = deadline.remaining_at(started)
         if remaining is not None and remaining <= 0:
             raise APITimeoutError(
                 f"{method} {shown}: the call's deadline passed", method=method, path=shown

@@ -12,6 +12,7 @@ from typing import Optional
 
 import aiohttp
 
+from .._deadline import Deadline
 from ..errors import APIConnectionError, APITimeoutError
 
 __all__ = ["AttemptFailed", "connection_error", "describe_exception", "failed_without_response"]
@@ -64,7 +65,7 @@ def failed_without_response(
     exc: BaseException,
     method: str,
     shown: str,
-    deadline: Optional[float],
+    deadline: Deadline,
     *,
     sent: bool,
     retryable: bool,
@@ -72,11 +73,8 @@ def failed_without_response(
     """The failure of an attempt that got no response. ``sent``: the request may have left
     this process; ``retryable``: the policy's verdict for that case."""
     timed_out = isinstance(exc, asyncio.TimeoutError)
-    if (
-        timed_out
-        and deadline is not None
-        and asyncio.get_running_loop().time() >= deadline - CLOCK_SLACK
-    ):
+    left = deadline.remaining_at(asyncio.get_running_loop().time()) if timed_out else None
+    if left is not None and left <= CLOCK_SLACK:
         error: APIConnectionError = APITimeoutError(
             f"{method} {shown}: no response before the call's deadline"
             + (maybe_applied(method) if sent else ""),

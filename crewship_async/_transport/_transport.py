@@ -11,6 +11,7 @@ import aiohttp
 
 from .. import _json, _tracing
 from .._connection import CallGuard, StreamConnection
+from .._deadline import Deadline
 from .._metadata import ResponseInfo
 from .._operations import describe
 from .._redact import Secret, cut_chain
@@ -173,38 +174,6 @@ class Transport:
         self._sessions.check_close_loop()
         await self._sessions.aclose()
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Optional[Mapping[str, Any]] = None,
-        json: Any = None,
-        send_json: bool = False,
-        timeout: Optional[float] = None,
-        authenticated: bool = True,
-        display_path: Optional[str] = None,
-        retry_rate_limits: bool = True,
-        extra_headers: Optional[Mapping[str, str]] = None,
-    ) -> Any:
-        """Send one API call (with retries) and return its decoded JSON body.
-
-        :meth:`call` with the same arguments, returning only the body.
-        """
-        reply = await self.call(
-            method,
-            path,
-            params=params,
-            json=json,
-            send_json=send_json,
-            timeout=timeout,
-            authenticated=authenticated,
-            display_path=display_path,
-            retry_rate_limits=retry_rate_limits,
-            extra_headers=extra_headers,
-        )
-        return reply.body
-
     async def call(
         self,
         method: str,
@@ -261,7 +230,7 @@ class Transport:
             params=params,
             body=body,
             headers=headers,
-            deadline=None if value is None else record.started + value,
+            deadline=Deadline(value, start=record.started),
             retry_rate_limits=retry_rate_limits,
             context=context,
         )
