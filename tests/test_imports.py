@@ -117,7 +117,7 @@ def test_every_exported_name_resolves(name: str) -> None:
     assert getattr(crewship_async, name) is not None
 
 
-def test_client_resources_are_built_once_and_share_the_runs() -> None:
+def test_client_resources_are_built_once() -> None:
     client = AsyncCrewship("sk_test_imports")
     assert isinstance(client.threads, Threads)
     assert isinstance(client.tables, Tables)
@@ -126,7 +126,7 @@ def test_client_resources_are_built_once_and_share_the_runs() -> None:
     assert client.tables is client.tables
     assert client.webhooks is client.webhooks
     assert isinstance(client.threads.runs, ThreadRuns)
-    assert client.threads.runs._runs is client.runs
+    assert client.threads.runs is client.threads.runs
 
 
 async def test_client_resources_share_the_clients_connection_state() -> None:
