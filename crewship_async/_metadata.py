@@ -68,7 +68,7 @@ class RateLimit:
         )
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, repr=False)
 class ResponseInfo:
     """One HTTP response of a call.
 
@@ -76,16 +76,15 @@ class ResponseInfo:
     seconds from the start of the call (its first attempt) to this response; ``attempts``:
     which attempt this response answered (1 without retries); ``operation``: the API
     operation (``runs.create``, ...); ``request_id``: the ``x-request-id`` header;
-    ``rate_limit``: the parsed rate-limit headers, when present.
+    ``rate_limit``: the parsed rate-limit headers, when present. The last two are read
+    from the headers when asked for: every call makes one of these, few read them.
     """
 
     status: int
-    headers: Mapping[str, str] = attrs.field(repr=False, eq=False)
+    headers: Mapping[str, str] = attrs.field(eq=False)
     elapsed: float
     attempts: int
     operation: str
-    request_id: Optional[str]
-    rate_limit: Optional[RateLimit]
 
     @classmethod
     def of(
@@ -97,14 +96,23 @@ class ResponseInfo:
         attempts: int,
         operation: str,
     ) -> ResponseInfo:
-        return cls(
-            status=status,
-            headers=headers,
-            elapsed=elapsed,
-            attempts=attempts,
-            operation=operation,
-            request_id=_scrubbed(headers.get("x-request-id")),
-            rate_limit=RateLimit.from_headers(headers),
+        return cls(status, headers, elapsed, attempts, operation)
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The ``x-request-id`` header (through the redaction step), or ``None``."""
+        return _scrubbed(self.headers.get("x-request-id"))
+
+    @property
+    def rate_limit(self) -> Optional[RateLimit]:
+        """The ``X-RateLimit-*`` (or ``RateLimit-*``) headers, or ``None`` without them."""
+        return RateLimit.from_headers(self.headers)
+
+    def __repr__(self) -> str:
+        return (
+            f"ResponseInfo(status={self.status}, elapsed={self.elapsed:.3f}, "
+            f"attempts={self.attempts}, operation={self.operation!r}, "
+            f"request_id={self.request_id!r})"
         )
 
     def scrubbed(self) -> ResponseInfo:
@@ -115,8 +123,10 @@ class ResponseInfo:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # aiohttp's read-only header view cannot be pickled; a copy of it can.
-        fields = attrs.astuple(self, recurse=False)
-        return (type(self), (fields[0], CIMultiDict(self.headers), *fields[2:]))
+        return (
+            type(self),
+            (self.status, CIMultiDict(self.headers), self.elapsed, self.attempts, self.operation),
+        )
 
 
 class ResponseMetadata:

@@ -12,6 +12,7 @@ path is looked up in one dict by its shape: the segments with those places blank
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 from urllib.parse import unquote
 
@@ -119,12 +120,19 @@ _KNOWN_IDS = frozenset(attrs.fields_dict(RequestContext)) - {
 def describe(method: str, path: str, *, attempt: int = 1) -> RequestContext:
     """The :class:`RequestContext` of ``method path`` (``path`` as displayed, ids encoded,
     no query string)."""
+    return _first_attempt(method, path).for_attempt(attempt)
+
+
+# A context is immutable, so the same path shares one; most calls repeat a path (a create,
+# a listing, polls of one run), and a miss costs what describing it costs.
+@functools.lru_cache(maxsize=1024)
+def _first_attempt(method: str, path: str) -> RequestContext:
     segments = path.split("/")
     found = _BY_SHAPE.get(_shape(method, segments))
     if found is None:
-        return RequestContext(f"{method} {path}", method, path, path, attempt)
+        return RequestContext(f"{method} {path}", method, path, path, 1)
     operation, template, id_positions = found
     ids = {
         name: unquote(segments[position]) for position, name in id_positions if name in _KNOWN_IDS
     }
-    return RequestContext(operation, method, path, template, attempt, **ids)
+    return RequestContext(operation, method, path, template, 1, **ids)

@@ -27,13 +27,17 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
 _trace: Any
+_NO_OP_PROVIDERS: tuple[type, ...] = ()
 try:
     from opentelemetry import trace as _trace
+
+    # The API's own providers: no SDK was set up, so every span would be a no-op.
+    _NO_OP_PROVIDERS = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
 except ImportError:  # pragma: no cover - the CI's run without the extra takes this branch
     _trace = None
 
 __all__ = [
-    "AVAILABLE",
+    "active",
     "add_event",
     "batch_span",
     "call_span",
@@ -43,7 +47,14 @@ __all__ = [
     "stream_span",
 ]
 
-AVAILABLE = _trace is not None
+
+def active() -> bool:
+    """Whether a call's span would be recorded: OpenTelemetry is installed and a tracer
+    provider other than the API's no-op default is set (checked at each call, so a
+    provider set later is seen). A call costs no span object when this is false."""
+    return _trace is not None and not isinstance(_trace.get_tracer_provider(), _NO_OP_PROVIDERS)
+
+
 _SCOPE = "crewship_async"
 
 
@@ -68,7 +79,7 @@ def span_attributes(
 
 
 def _start(name: str, attributes: Mapping[str, Any], *, client: bool = True) -> Optional[Span]:
-    if _trace is None:
+    if not active():
         return None
     tracer = _trace.get_tracer(_SCOPE, __version__)
     kind = _trace.SpanKind.CLIENT if client else _trace.SpanKind.INTERNAL

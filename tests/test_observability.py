@@ -273,6 +273,25 @@ async def test_no_span_attribute_holds_the_webhook_token_or_the_key(
     assert crewship_emulator.api_key not in values
 
 
+def test_without_a_tracer_provider_no_span_is_made() -> None:
+    # In a fresh interpreter: the API's default provider is a no-op, so the calls skip the
+    # span machinery; once an SDK provider is set, they make spans.
+    code = textwrap.dedent(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from crewship_async import _tracing
+        print(_tracing.active())
+        trace.set_tracer_provider(TracerProvider())
+        print(_tracing.active())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]
+
+
 async def test_create_many_is_one_parent_span_of_its_requests(
     crewship_emulator: CrewshipEmulator, spans: InMemorySpanExporter
 ) -> None:

@@ -234,7 +234,7 @@ class Transport:
             retry_rate_limits=retry_rate_limits,
             context=context,
         )
-        if not _tracing.AVAILABLE:
+        if not _tracing.active():
             return await self._run(spec, record)
         deployment = json.get("deployment_id") if isinstance(json, dict) else None
         with _tracing.call_span(context, self._server, deployment) as span:
