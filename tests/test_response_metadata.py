@@ -61,7 +61,7 @@ async def test_every_returned_model_carries_the_response_it_came_from(
     assert info.status == 200
     assert info.operation == "runs.get"
     assert info.attempts == 1
-    assert info.elapsed > 0
+    assert info.elapsed >= 0  # uvloop's clock counts whole milliseconds
     assert info.headers["x-request-id"] == run.request_id
 
 
