@@ -25,8 +25,6 @@ _MAX_RETRY_DIGITS = len(str(_MAX_RETRY))
 # The block nearly every server sends: one id, one data line, a blank line, LF line ends.
 # A run of chunk text made of these blocks alone is decoded at C speed (see common_blocks).
 _COMMON_BLOCK = re.compile(r"id: ([^\n\x00]*)\ndata: ([^\n]*)\n\n")
-# The bytes of one such block besides its id and data values.
-_COMMON_BLOCK_FRAME = len("id: \ndata: \n\n")
 
 
 def _parse_retry(value: bytes) -> Optional[int]:
@@ -131,24 +129,23 @@ class EventAssembler:
         The text is decoded once, as a whole: that gives the same values as decoding each
         one apart, because they are cut at ASCII bytes, which never belong to a multi-byte
         sequence (an invalid sequence ends at one, and U+0000 comes only from a NULL
-        byte). The matches tile the text exactly when their lengths add up to its length:
-        matches never overlap, so nothing is left between them. A text longer than the
-        size cap goes line by line, which checks each value against it.
+        byte). Splitting the text at the blocks leaves ``["", id, data] * n + [""]`` when
+        the blocks tile it, and some text between them otherwise; a flat list of strings
+        also spares one tuple per block. A text longer than the size cap goes line by
+        line, which checks each value against it.
         """
         if end - start > self._max_event_size:
             return None
-        text = chunk[start:end].decode("utf-8", "replace")
-        pairs = _COMMON_BLOCK.findall(text)
-        if not pairs:
-            return None
-        count = len(pairs)
-        size = sum(map(len, map("".join, pairs))) + _COMMON_BLOCK_FRAME * count
-        if size != len(text):
+        parts = _COMMON_BLOCK.split(chunk[start:end].decode("utf-8", "replace"))
+        if len(parts) == 1 or any(parts[0::3]):
             return None
         new_event = tuple.__new__
         cls = ServerSentEvent
-        events = [new_event(cls, ("message", data, id_, id_, None)) for id_, data in pairs]
-        self._id_buffer = self._last_event_id = pairs[-1][0]
+        events = [
+            new_event(cls, ("message", data, id_, id_, None))
+            for id_, data in zip(parts[1::3], parts[2::3], strict=True)
+        ]
+        self._id_buffer = self._last_event_id = parts[-3]
         return events
 
     def _process(self, lines: list[bytes]) -> list[ServerSentEvent]:
