@@ -5,8 +5,10 @@ Each chunk's decoded events go through :meth:`DeliveryQueue.add` at once: replay
 already delivered are dropped, each remaining event becomes a
 :class:`~crewship_async.models.events.RunEvent`, and the event types that change the
 stream (``error``, ``timeout``, the terminal ones) stop the batch and leave a note for the
-stream to act on once the events before them were delivered. Working a chunk at a time
-keeps the per-event cost to what each event needs.
+stream to act on once the events before them were delivered. Working a batch at a time
+(at most :data:`CONVERT_BATCH` events; the stream asks for the next batch with
+:meth:`DeliveryQueue.convert_more` once one is delivered) keeps the per-event cost to
+what each event needs, and the number of new objects alive at once small.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ._sse import ServerSentEvent
 from .errors import StreamError
 from .models.events import TERMINAL_EVENT_TYPES, EventType, RunEvent
 
-__all__ = ["DEDUPE_WINDOW", "DeliveryQueue", "id_key"]
+__all__ = ["CONVERT_BATCH", "DEDUPE_WINDOW", "DeliveryQueue", "id_key"]
 
 DEDUPE_WINDOW = 1_024
 """How many recent event ids a stream remembers to drop replays after a reconnect: enough
