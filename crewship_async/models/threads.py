@@ -65,10 +65,6 @@ def check_thread_status(value: object) -> str:
     return check_choice("status", value, THREAD_STATUSES)
 
 
-def _frozen_extra() -> Mapping[str, Any]:
-    return {}
-
-
 @attrs.frozen(slots=True)
 class Thread:
     """A thread as ``GET /v1/threads/{id}`` reports it.
@@ -86,7 +82,7 @@ class Thread:
     values: Optional[Mapping[str, Any]] = None
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
-    extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -117,7 +113,7 @@ class Checkpoint:
     run_id: Optional[str] = None
     values: Any = None
     created_at: Optional[datetime] = None
-    extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
     def id(self) -> Optional[str]:
