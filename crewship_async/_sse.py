@@ -20,10 +20,8 @@ them to :meth:`SSEDecoder.feed`.
 
 from __future__ import annotations
 
-import re
-from typing import NamedTuple, NoReturn, Optional
-
-from .errors import StreamError
+from ._sse_event import DEFAULT_MAX_EVENT_SIZE, EventTooLargeError, ServerSentEvent
+from ._sse_fields import EventAssembler
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
@@ -32,71 +30,10 @@ __all__ = [
     "ServerSentEvent",
 ]
 
-DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
-"""Default cap, in bytes, on the size of one event (16 MiB)."""
-
 _BOM = b"\xef\xbb\xbf"
-# The standard puts no bound on retry values. Capping them at 2**64 - 1 keeps absurd delays
-# out and int() clear of Python's limit on the length of digit strings (ValueError).
-_MAX_RETRY = 2**64 - 1
-_MAX_RETRY_DIGITS = len(str(_MAX_RETRY))
-# The block nearly every server sends: one id, one data line, a blank line, LF line ends.
-# A run of chunk text made of these blocks alone is decoded at C speed (see _common_blocks).
-_COMMON_BLOCK = re.compile(rb"id: ([^\n\x00]*)\ndata: ([^\n]*)\n\n")
-# The bytes of one such block besides its id and data values.
-_COMMON_BLOCK_FRAME = len(b"id: \ndata: \n\n")
 
 
-class EventTooLargeError(StreamError):
-    """An event grew past the decoder's ``max_event_size``.
-
-    ``limit`` is the cap in bytes. ``events`` holds the events that the same
-    :meth:`SSEDecoder.feed` call completed before the cap was hit, in order, so that none
-    is lost. The decoder that raised it cannot be fed again.
-    """
-
-    def __init__(self, limit: int, events: Optional[list[ServerSentEvent]] = None) -> None:
-        self.limit = limit
-        self.events: list[ServerSentEvent] = [] if events is None else events
-        super().__init__(
-            f"server-sent event exceeds the maximum event size of {limit} bytes (max_event_size)"
-        )
-
-
-class ServerSentEvent(NamedTuple):
-    """One dispatched event.
-
-    ``event`` is the event type (``"message"`` unless the block set a non-empty one).
-    ``data`` is the block's ``data`` lines joined with LF. ``id`` is the value of the last
-    valid ``id`` field inside this block, ``None`` if there was none (``""`` for an empty
-    ``id:``). ``last_event_id`` is the stream's last event ID at dispatch, which persists
-    from earlier blocks (the standard's ``lastEventId``). ``retry`` is the last valid
-    reconnection time in milliseconds given inside this block, ``None`` if there was none.
-    """
-
-    event: str = "message"
-    data: str = ""
-    id: Optional[str] = None
-    last_event_id: str = ""
-    retry: Optional[int] = None
-
-
-def _parse_retry(value: bytes) -> Optional[int]:
-    """Return the reconnection time a ``retry`` value sets, or ``None`` if it is ignored.
-
-    A value counts only if it is non-empty and made of ASCII digits 0-9 alone (no sign,
-    space or underscore), and fits an unsigned 64-bit integer.
-    """
-    if not value.isdigit():  # bytes.isdigit(): non-empty and ASCII 0-9 only
-        return None
-    digits = value.lstrip(b"0") or b"0"
-    if len(digits) > _MAX_RETRY_DIGITS:
-        return None
-    number = int(digits)
-    return number if number <= _MAX_RETRY else None
-
-
-class SSEDecoder:
+class SSEDecoder(EventAssembler):
     """Incremental decoder of a single event stream (one HTTP response).
 
     Feed it the response body with :meth:`feed`, in chunks split anywhere (inside a line,
@@ -114,29 +51,12 @@ class SSEDecoder:
     starts with an empty last event ID buffer.
     """
 
-    __slots__ = (
-        "_at_start",
-        "_block_id",
-        "_block_retry",
-        "_closed",
-        "_comments",
-        "_data",
-        "_data_size",
-        "_event_type",
-        "_head",
-        "_id_buffer",
-        "_last_event_id",
-        "_max_event_size",
-        "_pending",
-        "_pending_size",
-        "_retry",
-        "_skip_lf",
-    )
+    __slots__ = ("_at_start", "_closed", "_head", "_pending", "_pending_size", "_skip_lf")
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         if max_event_size < 1:
             raise ValueError(f"max_event_size must be positive, got {max_event_size}")
-        self._max_event_size = max_event_size
+        super().__init__(max_event_size)
         self._closed = False
         # Stream start: up to two bytes that may begin a BOM are held in _head.
         self._at_start = True
@@ -146,41 +66,11 @@ class SSEDecoder:
         # Bytes of the current line, not yet terminated, and their total length.
         self._pending: list[bytes] = []
         self._pending_size = 0
-        # The standard's data buffer, kept as the raw values of the block's data lines.
-        self._data: list[bytes] = []
-        self._data_size = 0
-        self._event_type = ""
-        self._id_buffer = ""
-        self._last_event_id = ""
-        self._block_id: Optional[str] = None
-        self._block_retry: Optional[int] = None
-        self._retry: Optional[int] = None
-        self._comments = 0
 
     @property
     def max_event_size(self) -> int:
         """The cap, in bytes, on the size of one event."""
         return self._max_event_size
-
-    @property
-    def last_event_id(self) -> str:
-        """The stream's last event ID: the id buffer as of the last blank line.
-
-        It persists across events until an ``id`` field changes it; ``""`` initially and
-        after an empty ``id:`` field. This is the value to send as ``Last-Event-ID`` when
-        reconnecting.
-        """
-        return self._last_event_id
-
-    @property
-    def retry(self) -> Optional[int]:
-        """The latest valid reconnection time in milliseconds, ``None`` if never set."""
-        return self._retry
-
-    @property
-    def comments_seen(self) -> int:
-        """How many comment lines (lines starting with ``:``) have been read."""
-        return self._comments
 
     @property
     def closed(self) -> bool:
@@ -228,15 +118,6 @@ class SSEDecoder:
             raise
         return events
 
-    def _between_blocks(self) -> bool:
-        """Whether the last line read was blank (or none was): no field of a block set."""
-        return (
-            not self._data
-            and not self._event_type
-            and self._block_id is None
-            and self._block_retry is None
-        )
-
     def _take_common_blocks(self, chunk: bytes, events: list[ServerSentEvent]) -> bytes:
         """Decode the run of whole blocks in a chunk without CR through the fast path,
         appending their events to ``events``; return the rest of the chunk to decode line
@@ -260,37 +141,6 @@ class SSEDecoder:
             return chunk[start:]
         events.extend(common)
         return chunk[end:]
-
-    def _common_blocks(self, chunk: bytes, start: int, end: int) -> Optional[list[ServerSentEvent]]:
-        """The events of ``chunk[start:end]`` when it is made of common blocks alone, else
-        None.
-
-        Called between blocks, at the start of a line (``start``), for a chunk without CR: each
-        ``id: X`` + ``data: Y`` + blank line block then dispatches exactly what the line
-        by line path would (X holds no NULL; Y fits the size cap), as a
-        ``("message", Y, X, X, None)`` event. The matches tile ``chunk[:end]`` exactly
-        when their lengths add up to ``end - start``: matches never overlap, so nothing is
-        left between them.
-        """
-        pairs = _COMMON_BLOCK.findall(chunk, start, end)
-        if not pairs:
-            return None
-        ids = [pair[0] for pair in pairs]
-        values = [pair[1] for pair in pairs]
-        size = sum(map(len, ids)) + sum(map(len, values)) + _COMMON_BLOCK_FRAME * len(pairs)
-        if size != end - start or max(map(len, values)) + 1 > self._max_event_size:
-            return None
-        new_event = tuple.__new__
-        cls = ServerSentEvent
-        events: list[ServerSentEvent] = []
-        append = events.append
-        event_id = ""
-        for raw_id, value in pairs:
-            event_id = raw_id.decode("utf-8", "replace")
-            text = value.decode("utf-8", "replace")
-            append(new_event(cls, ("message", text, event_id, event_id, None)))
-        self._id_buffer = self._last_event_id = event_id
-        return events
 
     def _feed_lines(self, chunk: bytes) -> list[ServerSentEvent]:
         """Split a non-empty chunk (BOM and a leading LF after CR already handled) into
@@ -336,88 +186,4 @@ class SSEDecoder:
         self._head = b""
         self._pending = []
         self._pending_size = 0
-        self._data = []
-        self._data_size = 0
-        self._event_type = ""
-        self._block_id = None
-        self._block_retry = None
-
-    def _fail(self, events: list[ServerSentEvent]) -> NoReturn:
-        self.close()
-        raise EventTooLargeError(self._max_event_size, events)
-
-    def _process(self, lines: list[bytes]) -> list[ServerSentEvent]:
-        """Interpret complete lines (without their line ends) and return the dispatched events."""
-        events: list[ServerSentEvent] = []
-        append = events.append
-        # Building the tuple directly skips the NamedTuple's Python-level __new__.
-        new_event = tuple.__new__
-        cls = ServerSentEvent
-        data = self._data
-        data_size = self._data_size
-        event_type = self._event_type
-        id_buffer = self._id_buffer
-        last_event_id = self._last_event_id
-        block_id = self._block_id
-        block_retry = self._block_retry
-        limit = self._max_event_size
-        for line in lines:
-            if not line:
-                last_event_id = id_buffer
-                if data:
-                    if len(data) == 1:
-                        text = data[0].decode("utf-8", "replace")
-                    else:
-                        text = b"\n".join(data).decode("utf-8", "replace")
-                    append(
-                        new_event(
-                            cls,
-                            (event_type or "message", text, block_id, last_event_id, block_retry),
-                        )
-                    )
-                    data = []
-                    data_size = 0
-                event_type = ""
-                block_id = None
-                block_retry = None
-                continue
-            # Fast paths for the common spellings of the common fields; the general
-            # branch below gives the same result for them.
-            if line[:6] == b"data: ":
-                data_size += len(line) - 5
-                if data_size > limit:
-                    self._fail(events)
-                data.append(line[6:])
-                continue
-            if line[:4] == b"id: ":
-                value = line[4:]
-                if 0 not in value:  # no U+0000 NULL
-                    id_buffer = block_id = value.decode("utf-8", "replace")
-                continue
-            name, _, value = line.partition(b":")
-            if value[:1] == b" ":
-                value = value[1:]
-            if name == b"data":
-                data_size += len(value) + 1
-                if data_size > limit:
-                    self._fail(events)
-                data.append(value)
-            elif name == b"id":
-                if 0 not in value:  # no U+0000 NULL
-                    id_buffer = block_id = value.decode("utf-8", "replace")
-            elif name == b"event":
-                event_type = value.decode("utf-8", "replace")
-            elif not name:
-                self._comments += 1
-            elif name == b"retry":
-                retry = _parse_retry(value)
-                if retry is not None:
-                    self._retry = block_retry = retry
-        self._last_event_id = last_event_id
-        self._data = data
-        self._data_size = data_size
-        self._event_type = event_type
-        self._id_buffer = id_buffer
-        self._block_id = block_id
-        self._block_retry = block_retry
-        return events
+        super().close()

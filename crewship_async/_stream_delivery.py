@@ -5,8 +5,10 @@ Each chunk's decoded events go through :meth:`DeliveryQueue.add` at once: replay
 already delivered are dropped, each remaining event becomes a
 :class:`~crewship_async.models.events.RunEvent`, and the event types that change the
 stream (``error``, ``timeout``, the terminal ones) stop the batch and leave a note for the
-stream to act on once the events before them were delivered. Working a chunk at a time
-keeps the per-event cost to what each event needs.
+stream to act on once the events before them were delivered. Working a batch at a time
+(at most :data:`CONVERT_BATCH` events; the stream asks for the next batch with
+:meth:`DeliveryQueue.convert_more` once one is delivered) keeps the per-event cost to
+what each event needs, and the number of new objects alive at once small.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 from . import _json
@@ -22,11 +24,15 @@ from ._sse import ServerSentEvent
 from .errors import StreamError
 from .models.events import TERMINAL_EVENT_TYPES, EventType, RunEvent
 
-__all__ = ["DEDUPE_WINDOW", "DeliveryQueue", "id_key"]
+__all__ = ["CONVERT_BATCH", "DEDUPE_WINDOW", "DeliveryQueue", "id_key"]
 
 DEDUPE_WINDOW = 1_024
 """How many recent event ids a stream remembers to drop replays after a reconnect: enough
 for a server that resumes a little before ``Last-Event-ID``."""
+# How many decoded events become RunEvents at a time. A chunk may hold thousands; turned
+# into RunEvents all at once, they (and their data) would all be alive together, and the
+# garbage collector would walk them over and over (a fifth of a stream's CPU).
+CONVERT_BATCH = 128
 # An id longer than this is remembered by a 16-byte digest, so the window holds at most
 # ~130 KB whatever the ids.
 _SHORT_ID = 32
@@ -66,11 +72,18 @@ class DeliveryQueue:
 
     ``active`` says whether an event that resets the idle clock (anything but a
     ``heartbeat``) was queued since the stream last cleared it.
+
+    Decoded events are turned into RunEvents :data:`CONVERT_BATCH` at a time: ``pending``
+    says that some wait for :meth:`convert_more`, to be called once ``ready`` is empty
+    and before any note is acted on. The result is the same as converting them all at
+    once.
     """
 
     __slots__ = (
         "_order",
         "_path",
+        "_pending",
+        "_pending_at",
         "_seen",
         "active",
         "ended",
@@ -83,6 +96,9 @@ class DeliveryQueue:
     def __init__(self, path: str) -> None:
         self._path = path
         self.ready: deque[RunEvent] = deque()
+        # Decoded events not converted yet, from _pending_at on.
+        self._pending: list[ServerSentEvent] = []
+        self._pending_at = 0
         # Ids delivered lately (see id_key): a set to look up, a deque to forget the oldest.
         self._seen: set[Union[str, bytes]] = set()
         self._order: list[Union[str, bytes]] = []
@@ -95,6 +111,24 @@ class DeliveryQueue:
     def clear(self) -> None:
         """Forget the events not delivered yet (the stream was closed)."""
         self.ready.clear()
+        self._pending = []
+
+    @property
+    def pending(self) -> bool:
+        """Whether decoded events wait for :meth:`convert_more`."""
+        return bool(self._pending)
+
+    def convert_more(self) -> None:
+        """Convert the next :data:`CONVERT_BATCH` pending events (see :meth:`add`)."""
+        events, start = self._pending, self._pending_at
+        end = start + CONVERT_BATCH
+        if end >= len(events):
+            self._pending = []
+        else:
+            self._pending_at = end
+        stopped = self._convert(events[start:end])
+        if stopped:
+            self._pending = []  # the events after an error, timeout or terminal are dropped
 
     def add(self, events: list[ServerSentEvent]) -> None:
         """Queue the RunEvents of ``events`` (decoded in this order), skipping replays.
@@ -106,9 +140,18 @@ class DeliveryQueue:
 
         Stops at the first ``error``, ``timeout`` or terminal event and sets its note (see
         the class docstring); the events after it are dropped, as the stream ends or
-        reconnects there.
+        reconnects there. The first :data:`CONVERT_BATCH` events are converted now, the
+        rest by :meth:`convert_more`.
         """
-        # Usually the ids of a chunk are all new and distinct: then one check of the whole
+        if self._pending:  # behind the events still pending
+            events = self._pending[self._pending_at :] + events
+        self._pending = events
+        self._pending_at = 0
+        self.convert_more()
+
+    def _convert(self, events: list[ServerSentEvent]) -> bool:
+        """Queue the RunEvents of ``events``; return whether a note stopped the batch."""
+        # Usually the ids of a batch are all new and distinct: then one check of the whole
         # batch replaces a lookup per event, and the window is updated once at the end.
         ids = [sse[2] for sse in events if sse[2]]
         one_by_one = bool(ids) and (
@@ -122,6 +165,7 @@ class DeliveryQueue:
                 index = next(i for i, sse in enumerate(events) if sse is stop)
                 ids = [sse[2] for sse in events[:index] if sse[2]]
             self._remember(ids)
+        return stop is not None or self.ended
 
     def _queue(self, events: list[ServerSentEvent], one_by_one: bool) -> Optional[ServerSentEvent]:
         """Queue the RunEvents; return the ``error`` or ``timeout`` event that stopped the
@@ -132,10 +176,14 @@ class DeliveryQueue:
         decode_errors = _json.JSONDecodeError
         notable = _NOTABLE_TYPES
         heartbeat = EventType.HEARTBEAT
+        # Locals: one fast load each per event instead of a global lookup.
+        new_event, run_event = _new, RunEvent
+        set_type, set_data, set_id, set_raw = _set_type, _set_data, _set_id, _set_raw
         active = self.active
+        ended = False
         stop: Optional[ServerSentEvent] = None
         for sse in events:
-            kind, raw, own_id = sse[0], sse[1], sse[2]
+            kind, raw, own_id, _, _ = sse
             key: Union[str, bytes, None] = None
             if one_by_one and own_id:
                 key = id_key(own_id)
@@ -153,8 +201,9 @@ class DeliveryQueue:
                         inner = data.get("data")
                         if inner is None:
                             inner = data.get("payload")
-                        data = {} if inner is None else inner
-            ended = False
+                            if inner is None:
+                                inner = {}
+                        data = inner
             if kind in notable:
                 if kind == EventType.ERROR:
                     self.error = self._server_error(sse, data)
@@ -166,14 +215,14 @@ class DeliveryQueue:
                     stop = sse
                     break
                 self.ended = ended = True
-            event = _new(RunEvent)
-            _set_type(event, kind)
-            _set_data(event, data)
-            _set_id(event, own_id)
-            _set_raw(event, raw)
+            event = new_event(run_event)
+            set_type(event, kind)
+            set_data(event, data)
+            set_id(event, own_id)
+            set_raw(event, raw)
             if key is not None:
                 self._remember((key,))
-            if kind != heartbeat:
+            if not active and kind != heartbeat:
                 active = True
             append(event)
             if ended:
@@ -181,7 +230,7 @@ class DeliveryQueue:
         self.active = active
         return stop
 
-    def _remember(self, keys: Iterable[Union[str, bytes]]) -> None:
+    def _remember(self, keys: Sequence[Union[str, bytes]]) -> None:
         """Add delivered ids (new and distinct) to the window, forgetting the oldest."""
         order = self._order
         order.extend(keys)

@@ -148,6 +148,10 @@ class EventStream:
             if not self._started:
                 await self._start()
             while not queue.ready:
+                if queue.pending and not self._finished:
+                    queue.convert_more()
+                    self._after_conversion()
+                    continue
                 if self._finished or queue.ended:
                     self._finished = True
                     raise StopAsyncIteration
@@ -212,6 +216,15 @@ class EventStream:
         if not self._finished:  # aclose() during the delay: open nothing
             await self._connect()
 
+    def _after_conversion(self) -> None:
+        """Act on what the queue's last conversion gave: delivered events end a run of
+        failed attempts; after the terminal event the connection is not needed."""
+        queue = self._queue
+        if queue.ready:
+            self._reconnector.reset()
+            if queue.ended:
+                self._drop_connection()
+
     async def _fill(self) -> None:
         """Read the next chunk into the queue, reconnecting when needed."""
         connection = self._connection
@@ -247,10 +260,7 @@ class EventStream:
             queue.add(exc.events)
             if queue.error is None and not queue.ended:
                 queue.error = exc
-        if queue.ready:
-            self._reconnector.reset()
-            if queue.ended:
-                self._drop_connection()
+        self._after_conversion()
         retry = decoder.retry
         if retry is not None:
             self._reconnector.set_server_retry(retry)

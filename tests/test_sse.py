@@ -641,7 +641,14 @@ def test_arbitrary_bytes_never_raise_and_match_the_reference(
 # --- the fast path for common blocks (id + data + blank line, LF line ends) ---
 
 VALUE_BYTES = st.lists(
-    st.sampled_from([b"a", b"7", b" ", b":", b"\x00", b"\xe9", b"\xc3\xa9", b"\xff", b"{}"]),
+    st.sampled_from(
+        # Whole, invalid and cut-short UTF-8 sequences: the fast path decodes a run of
+        # blocks at once, and must cut its values exactly where one-by-one decoding would.
+        [
+            *(b"a", b"7", b" ", b":", b"\x00", b"\xe9", b"\xc3\xa9", b"\xff", b"{}"),
+            *(b"\xe2\x80", b"\xf0\x9f\x98", b"\xf0\x9f\x98\x80", b"\x80", b"\xed\xa0\x80"),
+        ]
+    ),
     max_size=4,
 ).map(b"".join)
 COMMON_BLOCK = st.builds(
@@ -699,3 +706,34 @@ def test_events_before_a_cap_error_keep_the_common_blocks_first() -> None:
     with pytest.raises(EventTooLargeError) as info:
         decoder.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n\nevent: e\ndata: 1234567890\n")
     assert [event.data for event in info.value.events] == ["a", "b"]
+
+
+def feed_or_fail(chunks: Sequence[bytes], decoder: SSEDecoder) -> tuple[list[E], Optional[list[E]]]:
+    """The events fed chunks give, and the events a size-cap error carried (or None)."""
+    events: list[E] = []
+    try:
+        for chunk in chunks:
+            events.extend(decoder.feed(chunk))
+    except EventTooLargeError as exc:
+        return events, exc.events
+    return events, None
+
+
+class LineByLine(SSEDecoder):
+    """The decoder with its fast path for common blocks turned off: the reference path."""
+
+    __slots__ = ()
+
+    def _common_blocks(self, chunk: bytes, start: int, end: int) -> None:
+        return None
+
+
+@PROPERTY_SETTINGS
+@given(raw=MIXED_STREAMS, cap=st.integers(1, 40), data=st.data())
+def test_common_blocks_meet_the_size_cap_as_line_by_line_decoding_does(
+    raw: bytes, cap: int, data: st.DataObject
+) -> None:
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=4))
+    for chunks in ([raw], split_at(raw, cuts)):
+        fast = feed_or_fail(chunks, SSEDecoder(max_event_size=cap))
+        assert fast == feed_or_fail(chunks, LineByLine(max_event_size=cap))

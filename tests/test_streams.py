@@ -47,6 +47,7 @@ from crewship_async import (
     ServiceUnavailableError,
     StreamError,
 )
+from crewship_async._stream_delivery import CONVERT_BATCH
 from crewship_async._transport import _stream_open as transport_module
 
 EVENTS_PATH = "/v1/runs/run_1/events"
@@ -221,6 +222,39 @@ async def test_events_before_an_oversized_one_are_delivered_first(
         await consume()
     assert [e.id for e in received] == ["1", "2"]
     assert events.last_event_id == "2"
+    await server.wait_for(lambda: server.disconnects == 1)
+
+
+async def test_every_event_of_a_long_chunk_comes_before_its_oversized_one(
+    server: ScriptedServer, live: AsyncCrewship
+) -> None:
+    # More events than one conversion batch (CONVERT_BATCH) precede the oversized one.
+    count = 3 * CONVERT_BATCH + 5
+    logs = [log(str(n), id=str(n)) for n in range(1, count + 1)]
+    server.add(stream(*logs, log("y" * 5000), end="hang"))
+    events = EventStream(live._transport, EVENTS_PATH, max_event_size=1024)
+    received: list[RunEvent] = []
+
+    async def consume() -> None:
+        async with events:
+            with anyio.fail_after(10):
+                async for event in events:
+                    received.append(event)
+
+    with pytest.raises(StreamError, match="maximum event size"):
+        await consume()
+    assert [e.id for e in received] == [str(n) for n in range(1, count + 1)]
+    assert events.last_event_id == str(count)
+
+
+async def test_events_after_the_terminal_one_of_a_long_chunk_are_dropped(
+    server: ScriptedServer, live: AsyncCrewship
+) -> None:
+    before = [log(str(n), id=str(n)) for n in range(1, 2 * CONVERT_BATCH)]
+    server.add(stream(*before, completed(id="end"), log("late", id="late"), end="hang"))
+    received = await collect(live.runs.stream("run_1"))
+    assert len(received) == 2 * CONVERT_BATCH
+    assert received[-1].type == "run.completed"
     await server.wait_for(lambda: server.disconnects == 1)
 
 

@@ -66,10 +66,6 @@ def check_thread_status(value: object) -> str:
     return check_choice("status", value, THREAD_STATUSES)
 
 
-def _frozen_extra() -> Mapping[str, Any]:
-    return {}
-
-
 @attrs.frozen(slots=True)
 class Thread(ResponseMetadata):
     """A thread as ``GET /v1/threads/{id}`` reports it.
@@ -87,7 +83,7 @@ class Thread(ResponseMetadata):
     values: Optional[Mapping[str, Any]] = None
     created_at: Optional[datetime] = None
     updated_at: Optional[datetime] = None
-    extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -118,7 +114,7 @@ class Checkpoint(ResponseMetadata):
     run_id: Optional[str] = None
     values: Any = None
     created_at: Optional[datetime] = None
-    extra: Mapping[str, Any] = attrs.field(factory=_frozen_extra, repr=False)
+    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
     def id(self) -> Optional[str]:
