@@ -9,14 +9,19 @@ gave one, else the client's :class:`~crewship_async.RetryPolicy` backoff.
 from __future__ import annotations
 
 import random
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import anyio
 
+from . import _tracing
 from ._connection import StreamConnection
+from ._extras import NO_EXTRAS, Extras
 from ._retry import is_transient_status
 from ._transport import Transport
 from .errors import APIConnectionError, APIError, StreamError
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = ["Reconnector"]
 
@@ -30,6 +35,7 @@ class Reconnector:
     """
 
     __slots__ = (
+        "_extras",
         "_path",
         "_server_retry",
         "_transport",
@@ -37,11 +43,17 @@ class Reconnector:
         "last_error",
         "max_reconnects",
         "reconnects",
+        "span",
     )
 
-    def __init__(self, transport: Transport, path: str, max_reconnects: int) -> None:
+    def __init__(
+        self, transport: Transport, path: str, max_reconnects: int, extras: Extras = NO_EXTRAS
+    ) -> None:
         self._transport = transport
         self._path = path
+        self._extras = extras
+        #: The stream's span (set by the stream once it starts): reconnects are its events.
+        self.span: Optional[Span] = None
         self.max_reconnects = max_reconnects
         self.failures = 0
         self.reconnects: int = 0
@@ -51,11 +63,6 @@ class Reconnector:
     def reset(self) -> None:
         """An event was delivered: the next failure is the first in a row."""
         self.failures = 0
-
-    @property
-    def server_retry(self) -> Optional[float]:
-        """The server's ``retry`` time in seconds, as capped; None if it sent none."""
-        return self._server_retry
 
     def set_server_retry(self, milliseconds: int) -> None:
         """Adopt the server's ``retry`` time, capped at the policy's ``max_retry_after``."""
@@ -76,7 +83,10 @@ class Reconnector:
         while True:
             try:
                 connection = await self._transport.open_stream(
-                    self._path, last_event_id=last_event_id, attempt=self.failures + 1
+                    self._path,
+                    last_event_id=last_event_id,
+                    attempt=self.failures + 1,
+                    extras=self._extras,
                 )
             except APIError as exc:
                 if not is_transient_status(exc.status_code):
@@ -102,6 +112,11 @@ class Reconnector:
         is spent, else sleep before the next attempt (``retry_after`` seconds if given)."""
         self.failures += 1
         self.last_error = error
+        _tracing.add_event(
+            self.span,
+            "crewship.stream.reconnect",
+            {"crewship.attempt": self.failures, "error.type": type(error).__name__},
+        )
         if self.failures > self.max_reconnects:
             raise StreamError(
                 f"GET {self._path}: gave up after {self.max_reconnects} reconnect attempts "

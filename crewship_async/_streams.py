@@ -5,6 +5,19 @@ hands their events to a :class:`~crewship_async._stream_delivery.DeliveryQueue` 
 by id, RunEvent building), reconnects through a
 :class:`~crewship_async._stream_reconnect.Reconnector` (``Last-Event-ID``, backoff),
 enforces an idle timeout between delivered events, and always releases its connection.
+
+``math.inf`` disables the idle timeout wherever ``idle_timeout`` is taken (each attempt to
+open is then bounded by 30 s): ``client.runs.stream(..., idle_timeout=math.inf)`` for one
+stream, ``AsyncCrewship(idle_timeout=math.inf)`` or ``with_options(idle_timeout=math.inf)``
+for every stream. ``AsyncCrewship`` and ``with_options`` also take ``None`` for the same;
+``runs.stream``'s ``idle_timeout=None`` (its default) means the client's value.
+
+With OpenTelemetry set up, a stream is one ``runs.stream`` span from its first connection
+attempt to its end, with an event per reconnect attempt (``crewship.stream.reconnect``:
+the attempt number and the error's type) and one for the terminal event
+(``crewship.stream.terminal``: its type); it ends with ``crewship.stream.reconnects`` and,
+when an error ended the stream, ``error.type`` and an error status. A close, ``break`` or
+cancellation is no error.
 """
 
 from __future__ import annotations
@@ -12,17 +25,22 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable
 from types import TracebackType
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import anyio
 
+from . import _tracing
 from ._connection import StreamConnection
+from ._extras import NO_EXTRAS, Extras
 from ._sse import DEFAULT_MAX_EVENT_SIZE, EventTooLargeError, SSEDecoder
 from ._stream_delivery import DeliveryQueue
 from ._stream_reconnect import Reconnector
 from ._transport import Transport
 from .errors import APIConnectionError, StreamError
 from .models.events import RunEvent
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "EventStream"]
 
@@ -50,19 +68,14 @@ class EventStream:
     * ``idle_timeout`` seconds without a delivered event raise :class:`StreamError`,
       whatever the stream is doing meanwhile: reading, opening a connection (waiting for
       the response headers included) or waiting to reconnect. Comments and ``heartbeat``
-      events do not reset that clock. ``math.inf`` disables it wherever ``idle_timeout``
-      is taken (each attempt to open is then bounded by 30 s):
-      ``client.runs.stream(..., idle_timeout=math.inf)`` for one stream,
-      ``AsyncCrewship(idle_timeout=math.inf)`` or ``with_options(idle_timeout=math.inf)``
-      for every stream. ``AsyncCrewship`` and ``with_options`` also take ``None`` for the
-      same; ``runs.stream``'s ``idle_timeout=None`` (its default) means the client's
-      value.
+      events do not reset that clock. ``math.inf`` disables it (see the module notes).
     * ``last_event_id`` is the id to resume from later
       (``client.runs.stream(run_id, last_event_id=...)``).
 
     Leaving the ``async with`` block, ``break``, cancellation, :meth:`aclose` and every
-    error close the connection. Iterating without ``async with`` also works; the
-    connection is then closed when the iteration ends or fails.
+    error close the connection (and end the stream's span, see the module notes).
+    Iterating without ``async with`` also works; the connection is then closed when the
+    iteration ends or fails.
     """
 
     def __init__(
@@ -74,6 +87,7 @@ class EventStream:
         idle_timeout: Optional[float] = DEFAULT_IDLE_TIMEOUT,
         max_reconnects: int = 5,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        extras: Extras = NO_EXTRAS,
     ) -> None:
         if idle_timeout is not None and not idle_timeout > 0:
             raise ValueError(f"idle_timeout must be > 0 (math.inf: none), got {idle_timeout!r}")
@@ -81,8 +95,10 @@ class EventStream:
             raise ValueError(f"max_reconnects must be >= 0, got {max_reconnects!r}")
         self._path = path
         self.last_event_id: Optional[str] = last_event_id or None
-        self.idle_timeout = idle_timeout
-        self._reconnector = Reconnector(transport, path, max_reconnects)
+        self.idle_timeout = None if idle_timeout == math.inf else idle_timeout
+        self._transport = transport
+        self._reconnector = Reconnector(transport, path, max_reconnects, extras)
+        self._span: Optional[Span] = None
         self._max_event_size = max_event_size
         self._connection: Optional[StreamConnection] = None
         self._decoder = SSEDecoder(max_event_size)
@@ -129,6 +145,12 @@ class EventStream:
         self._finished = True
         self._queue.clear()
         self._drop_connection()
+        self._end_span(None)
+
+    def _end_span(self, error: Optional[BaseException]) -> None:
+        span, self._span = self._span, None
+        if span is not None:
+            _tracing.end_stream(span, reconnects=self._reconnector.reconnects, error=error)
 
     async def __anext__(self) -> RunEvent:
         # The common case, an event decoded and waiting, is kept to the bare minimum.
@@ -164,9 +186,11 @@ class EventStream:
                         self.last_event_id = queue.resume_id or None
                     self._drop_connection()
                 await self._within_idle_timeout(self._fill())
-        except BaseException:
+        except BaseException as exc:
             self._finished = True
             self._drop_connection()
+            failed = isinstance(exc, Exception) and not isinstance(exc, StopAsyncIteration)
+            self._end_span(exc if failed else None)
             raise
         event = queue.ready.popleft()
         if event.id is not None:
@@ -175,8 +199,13 @@ class EventStream:
 
     async def _start(self) -> None:
         self._started = True
+        self._span = self._reconnector.span = self._transport.stream_span(self._path)
         self._idle_since = anyio.current_time()
-        await self._within_idle_timeout(self._connect())
+        try:
+            await self._within_idle_timeout(self._connect())
+        except Exception as exc:
+            self._end_span(exc)
+            raise
 
     async def _within_idle_timeout(self, step: Awaitable[None]) -> None:
         """Await ``step`` (a read, a connection attempt, a reconnect delay), raising
@@ -224,6 +253,9 @@ class EventStream:
             self._reconnector.reset()
             if queue.ended:
                 self._drop_connection()
+                if self._span is not None:
+                    terminal = {"crewship.event_type": str(queue.ready[-1].type)}
+                    _tracing.add_event(self._span, "crewship.stream.terminal", terminal)
 
     async def _fill(self) -> None:
         """Read the next chunk into the queue, reconnecting when needed."""

@@ -41,6 +41,7 @@ __all__ = [
     "add_event",
     "batch_span",
     "call_span",
+    "end_stream",
     "finish_batch",
     "finish_call",
     "span_attributes",
@@ -158,6 +159,19 @@ def stream_span(context: RequestContext, server: tuple[str, int]) -> Optional[Sp
     """A span for an event stream, ended by the stream when it closes (``None`` without
     OpenTelemetry). Not made current: a stream outlives the code that opened it."""
     return _start(context.operation, span_attributes(context, server))
+
+
+def end_stream(span: Optional[Span], *, reconnects: int, error: Optional[BaseException]) -> None:
+    """End a stream's span: its reconnect count, and the error that ended it if any (the
+    end of the iteration, a close or a cancellation is no error)."""
+    if span is None or _trace is None:
+        return
+    if span.is_recording():
+        span.set_attribute("crewship.stream.reconnects", reconnects)
+        if error is not None:
+            span.set_attribute("error.type", type(error).__name__)
+            span.set_status(_trace.Status(_trace.StatusCode.ERROR, type(error).__name__))
+    span.end()
 
 
 def add_event(span: Optional[Span], name: str, attributes: Mapping[str, Any]) -> None:

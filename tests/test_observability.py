@@ -29,6 +29,7 @@ from crewship_async import (
     AsyncCrewship,
     BadRequestError,
     NotFoundError,
+    RetryPolicy,
     ServiceUnavailableError,
     _logging,
 )
@@ -290,6 +291,51 @@ def test_without_a_tracer_provider_no_span_is_made() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.split() == ["False", "True"]
+
+
+async def test_a_stream_is_one_span_with_its_reconnects_and_terminal_event(
+    crewship_emulator: CrewshipEmulator, spans: InMemorySpanExporter
+) -> None:
+    quick = RetryPolicy(initial_delay=0.01, max_delay=0.02)
+    async with crewship_emulator.client(retry_policy=quick) as client:
+        created = await client.runs.create("dep_a")
+        route = f"GET /v1/runs/{created.run_id}/events"
+        crewship_emulator.faults.fail_next(1, status=503, route=route)
+        async with client.runs.stream(created.run_id) as events:
+            types = [event.type async for event in events]
+        with pytest.raises(NotFoundError):
+            async with client.runs.stream("run_missing") as events:
+                pass
+    assert types[-1] == "run.completed"
+    streams = [s for s in spans.get_finished_spans() if s.name == "runs.stream"]
+    assert len(streams) == 2
+    done, missing = streams
+    assert attributes(done)["crewship.run_id"] == created.run_id
+    assert attributes(done)["crewship.stream.reconnects"] == 1
+    assert done.status.status_code == trace.StatusCode.UNSET
+    (reconnect, terminal) = done.events
+    assert reconnect.name == "crewship.stream.reconnect"
+    assert dict(reconnect.attributes or {}) == {
+        "crewship.attempt": 1,
+        "error.type": "ServiceUnavailableError",
+    }
+    assert terminal.name == "crewship.stream.terminal"
+    assert dict(terminal.attributes or {}) == {"crewship.event_type": "run.completed"}
+    assert attributes(missing)["error.type"] == "NotFoundError"
+    assert missing.status.status_code == trace.StatusCode.ERROR
+
+
+async def test_a_stream_left_early_ends_its_span_without_an_error(
+    crewship_emulator: CrewshipEmulator, spans: InMemorySpanExporter
+) -> None:
+    async with crewship_emulator.client() as client:
+        created = await client.runs.create("dep_a")
+        async with client.runs.stream(created.run_id) as events:
+            async for _ in events:
+                break
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "runs.stream"]
+    assert span.status.status_code == trace.StatusCode.UNSET
+    assert span.events == ()
 
 
 async def test_create_many_is_one_parent_span_of_its_requests(

@@ -226,6 +226,35 @@ async def test_batched_and_waiting_methods_send_the_extras_with_every_request(
     assert ("GET", f"/v1/threads/{thread.thread_id}") in seen
 
 
+async def test_streams_and_waits_send_the_extras_with_every_connection(
+    crewship_emulator: CrewshipEmulator,
+) -> None:
+    extra: dict[str, Any] = {"extra_headers": {"X-Tenant": "acme"}, "extra_query": {"v": 2}}
+    async with crewship_emulator.client() as client:
+        created = await client.runs.create("dep_a")
+        async with client.runs.stream(created.run_id, **extra) as events:
+            assert [e async for e in events]
+        run = await client.runs.wait(created.run_id, poll_interval=0.05, **extra)
+    assert run.is_terminal
+    events_path = f"/v1/runs/{created.run_id}/events"
+    reads = [
+        r
+        for r in crewship_emulator.requests
+        if r.path in (events_path, f"/v1/runs/{created.run_id}") and r.method == "GET"
+    ]
+    # The stream, then the wait's read (the run is terminal by then: no second stream).
+    assert {r.path for r in reads} == {events_path, f"/v1/runs/{created.run_id}"}
+    for request in reads:
+        assert request.headers["X-Tenant"] == "acme"
+        assert request.query == {"v": "2"}
+
+
+def test_a_stream_checks_its_extras_when_it_is_made() -> None:
+    client = AsyncCrewship(api_key="k", base_url=BASE)
+    with pytest.raises(ValueError, match="cannot set 'Host'"):
+        client.runs.stream("run_1", extra_headers={"Host": "elsewhere"})
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

@@ -27,7 +27,7 @@ from crewship_async import (
     ThreadRunResult,
     ThreadStatus,
 )
-from crewship_async.resources import threads as threads_module
+from crewship_async.resources import thread_runs as thread_runs_module
 from crewship_async.testing import CrewshipEmulator
 
 BASE = "https://api.example.test"
@@ -94,8 +94,8 @@ async def client() -> AsyncIterator[AsyncCrewship]:
 
 @pytest.fixture
 def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(threads_module, "_BUSY_POLL_INITIAL", 0.001)
-    monkeypatch.setattr(threads_module, "_BUSY_POLL_MAX", 0.002)
+    monkeypatch.setattr(thread_runs_module, "_BUSY_POLL_INITIAL", 0.001)
+    monkeypatch.setattr(thread_runs_module, "_BUSY_POLL_MAX", 0.002)
 
 
 class Clock:

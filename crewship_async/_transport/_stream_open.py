@@ -13,6 +13,7 @@ import aiohttp
 import anyio
 
 from .._connection import CallGuard, StreamConnection
+from .._extras import NO_EXTRAS, Extras
 from .._operations import describe
 from .._responses import ERROR_BODY_LIMIT, make_api_error, read_capped
 from ..errors import APITimeoutError, ClientClosedError, ResponseError
@@ -51,9 +52,12 @@ class StreamOpener:
         last_event_id: Optional[str],
         connect_timeout: Optional[float],
         attempt: int,
+        extras: Extras = NO_EXTRAS,
     ) -> StreamConnection:
         session = self._sessions.get()
         headers = self._headers
+        if extras.headers:
+            headers = {**headers, **extras.headers}
         if last_event_id:
             headers = {**headers, "Last-Event-ID": last_event_id}
         limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
@@ -69,6 +73,7 @@ class StreamOpener:
                 with anyio.fail_after(limit * 3):
                     response = await session.get(
                         self._base_url + path,
+                        params=extras.params(None),
                         headers=headers,
                         timeout=timeout,
                         allow_redirects=False,

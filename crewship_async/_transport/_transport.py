@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any, Optional, cast
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -12,6 +12,7 @@ import aiohttp
 from .. import _json, _tracing
 from .._connection import CallGuard, StreamConnection
 from .._deadline import Deadline
+from .._extras import NO_EXTRAS, Extras
 from .._metadata import ResponseInfo
 from .._operations import describe
 from .._redact import Secret, cut_chain
@@ -24,6 +25,9 @@ from ._failures import maybe_applied
 from ._hooks import CallRecord, ResponseHook, ResponseHooks
 from ._session import SessionOwner
 from ._stream_open import StreamOpener
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = ["USER_AGENT", "Reply", "Transport"]
 
@@ -237,16 +241,7 @@ class Transport:
         if not _tracing.active():
             return await self._run(spec, record)
         deployment = json.get("deployment_id") if isinstance(json, dict) else None
-        with _tracing.call_span(context, self._server, deployment) as span:
-            try:
-                reply = await self._run(spec, record)
-            except BaseException as exc:
-                _tracing.finish_call(
-                    span, status=record.status, attempts=record.attempts, error=exc
-                )
-                raise
-            _tracing.finish_call(span, status=record.status, attempts=record.attempts, error=None)
-            return reply
+        return await _traced(self._run(spec, record), record, self._server, deployment)
 
     async def _run(self, spec: CallSpec, record: CallRecord) -> Reply:
         """The call under a guard that :meth:`aclose` fires, its errors finished."""
@@ -269,6 +264,11 @@ class Transport:
             + maybe_applied(spec.method)
         )
 
+    def stream_span(self, path: str) -> Optional[Span]:
+        """The OpenTelemetry span of an event stream on ``path``, ended by the stream
+        (``None`` without a tracer provider)."""
+        return _tracing.stream_span(describe("GET", path), self._server)
+
     async def open_stream(
         self,
         path: str,
@@ -276,11 +276,13 @@ class Transport:
         last_event_id: Optional[str] = None,
         connect_timeout: Optional[float] = None,
         attempt: int = 1,
+        extras: Extras = NO_EXTRAS,
     ) -> StreamConnection:
         """Open one ``GET`` event-stream connection (a single attempt, no retries).
 
         Logs one line for the attempt, like every other request: method, path template,
         the status or the exception name, elapsed time and ``attempt`` (the caller's count).
+        ``extras``: the stream's checked ``extra_headers`` and ``extra_query``.
 
         ``last_event_id`` is sent as ``Last-Event-ID`` when non-empty. ``connect_timeout``
         bounds the time to connect (default 10 s) and three times it the time until the
@@ -290,7 +292,21 @@ class Transport:
         :class:`ResponseError` when the response is not ``text/event-stream``.
         """
         try:
-            return await self._streams.open(path, last_event_id, connect_timeout, attempt)
+            return await self._streams.open(path, last_event_id, connect_timeout, attempt, extras)
         except CrewshipError as exc:
             cut_chain(exc)
             raise
+
+
+async def _traced(
+    run: Awaitable[Reply], record: CallRecord, server: tuple[str, int], deployment: Optional[str]
+) -> Reply:
+    """``run`` (a call) inside its OpenTelemetry span, which ends with its outcome."""
+    with _tracing.call_span(record.context, server, deployment) as span:
+        try:
+            reply = await run
+        except BaseException as exc:
+            _tracing.finish_call(span, status=record.status, attempts=record.attempts, error=exc)
+            raise
+        _tracing.finish_call(span, status=record.status, attempts=record.attempts, error=None)
+        return reply

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .runs import Runs
     from .tables import NOT_GIVEN, NotGiven, TableRows, Tables
-    from .threads import ThreadRuns, Threads
+    from .thread_runs import ThreadRuns
+    from .threads import Threads
     from .webhooks import Webhooks
 
 __all__ = [
@@ -33,7 +34,7 @@ _SUBMODULES = {
     "Runs": "runs",
     "TableRows": "tables",
     "Tables": "tables",
-    "ThreadRuns": "threads",
+    "ThreadRuns": "thread_runs",
     "Threads": "threads",
     "Webhooks": "webhooks",
 }

@@ -14,7 +14,7 @@ returning it, which is why the cast below is sound.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Optional, Protocol, TypeVar, cast
 
 from .._convert import structure, structure_list
@@ -23,7 +23,7 @@ from .._metadata import attach
 from .._raw import RawResponse
 from .._transport import Transport
 
-__all__ = ["Sender", "as_list_of", "as_model", "as_nothing", "raw_twin"]
+__all__ = ["Sender", "as_list_of", "as_model", "as_nothing", "page_fetcher", "raw_twin"]
 
 T = TypeVar("T")
 
@@ -104,6 +104,26 @@ class _SendsThroughSender(Protocol):
 
 
 Resource = TypeVar("Resource", bound=_SendsThroughSender)
+
+
+def page_fetcher(
+    send: Sender,
+    path: str,
+    parse: Callable[[Any], list[T]],
+    *,
+    timeout: Optional[float],
+    extras: Extras,
+    filters: Optional[Mapping[str, Any]] = None,
+) -> Callable[[int, int], Awaitable[list[T]]]:
+    """The ``fetch(offset, size)`` of a listing's pager: ``GET path`` with the listing's
+    ``filters``, ``limit`` and ``offset``, each page parsed by ``parse``."""
+    base = dict(filters or {})
+
+    async def fetch(offset: int, size: int) -> list[T]:
+        params = {**base, "limit": size, "offset": offset}
+        return await send("GET", path, parse, params=params, timeout=timeout, extras=extras)
+
+    return fetch
 
 
 def raw_twin(resource: Resource) -> Resource:

@@ -16,7 +16,8 @@ from ._sender import raw_twin
 from .runs import Runs
 from .table_rows import TableRows
 from .tables import Tables
-from .threads import ThreadRuns, Threads
+from .thread_runs import ThreadRuns
+from .threads import Threads
 from .webhooks import Webhooks
 
 if TYPE_CHECKING:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import builtins
-import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-import anyio
-
 from .._checks import check_optional_seconds, check_seconds
-from .._extras import extras_of
+from .._extras import Extras, extras_of
 from .._pagination import AsyncPager, validate_page_size
 from .._streams import EventStream
 from .._transport import Transport
-from ..errors import APITimeoutError
 from ..models.runs import (
     CancelResult,
     Environment,
@@ -34,7 +30,7 @@ from ._common import (
     check_optional_str,
     segment,
 )
-from ._sender import Sender, as_list_of, as_model
+from ._sender import Sender, as_list_of, as_model, page_fetcher
 
 if TYPE_CHECKING:
     # The fan-out engine is imported by create_many, not with the package.
@@ -46,6 +42,21 @@ __all__ = ["Runs"]
 DEFAULT_CONCURRENCY = 64
 
 
+def _run_body(deployment_id: object, input: object, environment: object) -> dict[str, Any]:
+    """The JSON body of ``POST /v1/runs``, its arguments checked."""
+    check_optional_str("deployment_id", deployment_id)
+    if deployment_id is None:
+        raise ValueError("deployment_id is required")
+    body: dict[str, Any] = {
+        "deployment_id": deployment_id,
+        "environment": check_environment(environment),
+    }
+    payload = check_json_object("input", input)
+    if payload is not None:
+        body["input"] = payload
+    return body
+
+
 class Runs:
     """Operations on runs. Reached as ``client.runs``."""
 
@@ -53,19 +64,6 @@ class Runs:
         self._transport = transport
         self._send = Sender(transport)
         self._idle_timeout = idle_timeout
-
-    def _body(self, deployment_id: object, input: object, environment: object) -> dict[str, Any]:
-        check_optional_str("deployment_id", deployment_id)
-        if deployment_id is None:
-            raise ValueError("deployment_id is required")
-        body: dict[str, Any] = {
-            "deployment_id": deployment_id,
-            "environment": check_environment(environment),
-        }
-        payload = check_json_object("input", input)
-        if payload is not None:
-            body["input"] = payload
-        return body
 
     async def create(
         self,
@@ -87,7 +85,7 @@ class Runs:
         ``extra_headers``/``extra_query`` are added to this request (every method takes
         them; see :mod:`crewship_async._extras` for what is refused).
         """
-        body = self._body(deployment_id, input, environment)
+        body = _run_body(deployment_id, input, environment)
         extras = extras_of(extra_headers, extra_query)
         parse = as_model(RunCreated, "POST", "/v1/runs")
         return await self._send(
@@ -123,30 +121,24 @@ class Runs:
         """Runs, newest first, filtered by deployment and status (``GET /v1/runs``).
 
         ``status`` is a :class:`RunStatus` or its value (``"pending"``, ``"running"``,
-        ``"succeeded"``, ``"failed"``, ``"canceled"``): another string raises
-        ``ValueError``, a non-string ``TypeError``. Returns an :class:`AsyncPager` that
-        fetches pages of ``limit`` lazily as it is iterated; ``max_items`` stops early.
-        Arguments are checked here, before any request. The API does not document this
-        listing's paging, so the pager also stops (without repeating a run) when the server
-        ignores ``limit``/``offset`` (see :class:`GuardedPager`).
+        ``"succeeded"``, ``"failed"``, ``"canceled"``); another string raises
+        ``ValueError``, a non-string ``TypeError``, here, before any request. The
+        :class:`AsyncPager` fetches pages of ``limit`` as it is iterated (``max_items``
+        stops early), and stops without repeating a run when the server ignores
+        ``limit``/``offset`` (the API does not document this paging).
         """
         check_optional_str("deployment_id", deployment_id)
         wanted = None if status is None else check_run_status(status)
         validate_page_size(limit)
-        base: dict[str, Any] = {}
-        if deployment_id is not None:
-            base["deployment_id"] = deployment_id
-        if wanted is not None:
-            base["status"] = wanted
-        extras = extras_of(extra_headers, extra_query, own_query=FILTERED_QUERY)
-        parse = as_list_of("runs", Run, "GET", "/v1/runs")
-
-        async def fetch(offset: int, size: int) -> list[Run]:
-            params = {**base, "limit": size, "offset": offset}
-            return await self._send(
-                "GET", "/v1/runs", parse, params=params, timeout=timeout, extras=extras
-            )
-
+        given = (("deployment_id", deployment_id), ("status", wanted))
+        fetch = page_fetcher(
+            self._send,
+            "/v1/runs",
+            as_list_of("runs", Run, "GET", "/v1/runs"),
+            timeout=timeout,
+            extras=extras_of(extra_headers, extra_query, own_query=FILTERED_QUERY),
+            filters={name: value for name, value in given if value is not None},
+        )
         # Imported here: the client imports this module up front, the guard is rarely used.
         from ._support import GuardedPager
 
@@ -176,6 +168,8 @@ class Runs:
         last_event_id: Optional[str] = None,
         idle_timeout: Optional[float] = None,
         max_reconnects: int = 5,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> EventStream:
         """The run's events as an :class:`EventStream` (``GET /v1/runs/{id}/events``).
 
@@ -188,18 +182,23 @@ class Runs:
         path = f"/v1/runs/{segment('run_id', run_id)}/events"
         check_optional_str("last_event_id", last_event_id)
         idle = self._idle_timeout if idle_timeout is None else idle_timeout
-        if idle is not None and math.isinf(idle):
-            idle = None
         return EventStream(
             self._transport,
             path,
             last_event_id=last_event_id,
             idle_timeout=idle,
             max_reconnects=max_reconnects,
+            extras=extras_of(extra_headers, extra_query),
         )
 
     async def wait(
-        self, run_id: str, *, timeout: Optional[float] = None, poll_interval: float = 2.0
+        self,
+        run_id: str,
+        *,
+        timeout: Optional[float] = None,
+        poll_interval: float = 2.0,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
     ) -> Run:
         """Wait until the run is terminal and return it, whatever its status.
 
@@ -209,20 +208,17 @@ class Runs:
         :class:`APITimeoutError`. :class:`NotFoundError` and other client errors propagate.
         Raises ``TypeError`` for a ``timeout`` or ``poll_interval`` that is not a number
         (``bool`` included) and ``ValueError`` for one that is not finite and > 0, before
-        sending anything.
+        sending anything. ``extra_headers``/``extra_query`` go with every read and stream.
         """
-        segment("run_id", run_id)
+        path = f"/v1/runs/{segment('run_id', run_id)}"
         interval = check_seconds("poll_interval", poll_interval)
         limit = check_optional_seconds("timeout", timeout)
+        extras_of(extra_headers, extra_query)  # checked before anything is sent
+        extra = {"extra_headers": extra_headers, "extra_query": extra_query}
         # Imported here, like the fan-out: the client imports this module up front.
-        from ._run_wait import wait_until_terminal
+        from ._run_wait import wait_within
 
-        with anyio.move_on_after(math.inf if limit is None else limit):
-            return await wait_until_terminal(self, run_id, interval)
-        path = f"/v1/runs/{segment('run_id', run_id)}"
-        raise APITimeoutError(
-            f"GET {path}: run {run_id} did not finish within {timeout:g}s", method="GET", path=path
-        )
+        return await wait_within(self, run_id, path, limit, interval, extra)
 
     def create_many(
         self,
@@ -252,34 +248,17 @@ class Runs:
         the batch goes on; ``fail_fast=True`` cancels what is in flight and raises the
         first error instead. A 429 pauses every request until its ``Retry-After`` has
         passed and halves the concurrency, which then recovers step by step.
-        ``on_progress(done, failed, in_flight)`` is called after each outcome;
-        ``progress=True`` draws a bar with rich (``ImportError`` without the ``cli``
-        extra), and any :class:`~crewship_async._fanout.ProgressReporter` given instead
-        receives the fan-out's stats after each outcome. ``timeout`` is each item's
-        deadline across its attempts. ``extra_headers``/``extra_query`` go with every
-        request. Each created run carries its own ``response_info``.
+        ``on_progress``, ``progress`` (a rich bar, or a
+        :class:`~crewship_async._fanout.ProgressReporter`) and ``timeout`` (each item's
+        deadline across its attempts): see :class:`FanOut`. ``extra_headers`` and
+        ``extra_query`` go with every request.
 
         Raises ``TypeError``/``ValueError`` here for invalid arguments; see
         :class:`FanOut` for what iterating raises and how it cleans up.
         """
         from .._fanout import FanOut
 
-        extras = extras_of(extra_headers, extra_query)
-        sender = Sender(self._transport)
-        parse = as_model(RunCreated, "POST", "/v1/runs")
-
-        async def send(request: RunRequest, timeout: Optional[float]) -> RunCreated:
-            body = self._body(request.deployment_id, request.input, request.environment)
-            return await sender(
-                "POST",
-                "/v1/runs",
-                parse,
-                json=body,
-                timeout=timeout,
-                extras=extras,
-                retry_rate_limits=False,
-            )
-
+        send = _fan_out_sender(self._transport, extras_of(extra_headers, extra_query))
         return FanOut(
             self._transport,
             send,
@@ -308,12 +287,9 @@ class Runs:
         extra_query: Optional[Mapping[str, Any]] = None,
     ) -> builtins.list[RunOutcome]:
         """Like :meth:`create_many`, but wait for every outcome and return them in input
-        order. For batches that fit in memory.
-
-        ``ordered`` only decides the order in which ``on_progress`` and the bar see the
-        outcomes. Raises what iterating :meth:`create_many` raises (with ``fail_fast``,
-        the first error); on any exception or cancellation the requests in flight are
-        cancelled before it propagates.
+        order (``ordered`` only decides the order ``on_progress`` and the bar see). For
+        batches that fit in memory. Raises what iterating :meth:`create_many` raises; on
+        any exception or cancellation the requests in flight are cancelled first.
         """
         from .._fanout import collect
 
@@ -331,3 +307,26 @@ class Runs:
                 extra_query=extra_query,
             )
         )
+
+
+def _fan_out_sender(
+    transport: Transport, extras: Extras
+) -> Callable[[RunRequest, Optional[float]], Awaitable[RunCreated]]:
+    """How ``create_many`` sends one item: a 429 is raised at once (``retry_rate_limits``
+    off), for the fan-out's shared gate to pause every request."""
+    sender = Sender(transport)
+    parse = as_model(RunCreated, "POST", "/v1/runs")
+
+    async def send(request: RunRequest, timeout: Optional[float]) -> RunCreated:
+        body = _run_body(request.deployment_id, request.input, request.environment)
+        return await sender(
+            "POST",
+            "/v1/runs",
+            parse,
+            json=body,
+            timeout=timeout,
+            extras=extras,
+            retry_rate_limits=False,
+        )
+
+    return send

@@ -14,7 +14,7 @@ from .._transport import Transport
 from ..models.tables import Row
 from ._common import PAGED_QUERY, check_json_object, segment
 from ._row_batches import BatchedInsert
-from ._sender import Sender, as_list_of, as_model, as_nothing
+from ._sender import Sender, as_list_of, as_model, as_nothing, page_fetcher
 from ._support import GuardedPager
 
 __all__ = ["RowsInput", "TableRows"]
@@ -103,11 +103,7 @@ class TableRows:
         extras = extras_of(extra_headers, extra_query, own_query=PAGED_QUERY)
         parse = as_list_of("rows", Row, "GET", path)
 
-        async def fetch(offset: int, size: int) -> builtins.list[Row]:
-            params = {"limit": size, "offset": offset}
-            return await self._send(
-                "GET", path, parse, params=params, timeout=timeout, extras=extras
-            )
+        fetch = page_fetcher(self._send, path, parse, timeout=timeout, extras=extras)
 
         return GuardedPager(fetch, page_size=limit, max_items=max_items, key=lambda r: r.id)
 

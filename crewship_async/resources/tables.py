@@ -13,7 +13,7 @@ from .._transport import Transport
 from ..models.tables import Column, Table
 from ._common import PAGED_QUERY, segment
 from ._row_batches import MAX_ROWS_PER_INSERT
-from ._sender import Sender, as_list_of, as_model, as_nothing
+from ._sender import Sender, as_list_of, as_model, as_nothing, page_fetcher
 from ._support import GuardedPager, require_str
 from .table_rows import TableRows
 
@@ -83,11 +83,7 @@ class Tables:
         extras = extras_of(extra_headers, extra_query, own_query=PAGED_QUERY)
         parse = as_list_of("tables", Table, "GET", path)
 
-        async def fetch(offset: int, size: int) -> builtins.list[Table]:
-            params = {"limit": size, "offset": offset}
-            return await self._send(
-                "GET", path, parse, params=params, timeout=timeout, extras=extras
-            )
+        fetch = page_fetcher(self._send, path, parse, timeout=timeout, extras=extras)
 
         return GuardedPager(fetch, page_size=limit, max_items=max_items, key=lambda t: t.id)
 
