@@ -115,7 +115,7 @@ async def make_transport() -> AsyncIterator[Callable[..., Transport]]:
     timeout and pool size, no extra headers); ``options`` override any of its keyword
     arguments. Every transport made is closed at the end of the test.
 
-    Only tests of ``Transport.request`` and ``Transport.open_stream`` called with what no
+    Only tests of ``Transport.call`` and ``Transport.open_stream`` called with what no
     public method passes (an ``attempt`` number, ``authenticated=False``, any path) use it;
     every other test goes through a client's public API.
     """

@@ -11,7 +11,7 @@ import json
 import math
 import socket
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import aiohttp
 import anyio
@@ -48,6 +48,7 @@ from crewship_async import (
     StreamError,
 )
 from crewship_async._stream_delivery import CONVERT_BATCH
+from crewship_async._transport import Transport
 from crewship_async._transport import _stream_open as transport_module
 
 EVENTS_PATH = "/v1/runs/run_1/events"
@@ -194,9 +195,11 @@ async def test_ten_megabyte_event_across_chunks(
     assert received[1].type == "run.completed"
 
 
-async def test_event_past_the_size_cap_raises(server: ScriptedServer, live: AsyncCrewship) -> None:
+async def test_event_past_the_size_cap_raises(
+    server: ScriptedServer, live: AsyncCrewship, make_transport: Callable[..., Transport]
+) -> None:
     server.add(stream(log("y" * 5000), end="hang"))
-    events = EventStream(live._transport, EVENTS_PATH, max_event_size=1024)
+    events = EventStream(make_transport(server.url), EVENTS_PATH, max_event_size=1024)
     with pytest.raises(StreamError, match="maximum event size"):
         async with events:
             await collect(events)
@@ -204,12 +207,12 @@ async def test_event_past_the_size_cap_raises(server: ScriptedServer, live: Asyn
 
 
 async def test_events_before_an_oversized_one_are_delivered_first(
-    server: ScriptedServer, live: AsyncCrewship
+    server: ScriptedServer, live: AsyncCrewship, make_transport: Callable[..., Transport]
 ) -> None:
     # One chunk: two events, then one past the cap. Before the fix the two were dropped
     # (the decoder hands them over on its EventTooLargeError) and last_event_id stayed None.
     server.add(stream(started(id="1"), log("a", id="2"), log("y" * 5000), end="hang"))
-    events = EventStream(live._transport, EVENTS_PATH, max_event_size=1024)
+    events = EventStream(make_transport(server.url), EVENTS_PATH, max_event_size=1024)
     received: list[RunEvent] = []
 
     async def consume() -> None:
@@ -226,13 +229,13 @@ async def test_events_before_an_oversized_one_are_delivered_first(
 
 
 async def test_every_event_of_a_long_chunk_comes_before_its_oversized_one(
-    server: ScriptedServer, live: AsyncCrewship
+    server: ScriptedServer, live: AsyncCrewship, make_transport: Callable[..., Transport]
 ) -> None:
     # More events than one conversion batch (CONVERT_BATCH) precede the oversized one.
     count = 3 * CONVERT_BATCH + 5
     logs = [log(str(n), id=str(n)) for n in range(1, count + 1)]
     server.add(stream(*logs, log("y" * 5000), end="hang"))
-    events = EventStream(live._transport, EVENTS_PATH, max_event_size=1024)
+    events = EventStream(make_transport(server.url), EVENTS_PATH, max_event_size=1024)
     received: list[RunEvent] = []
 
     async def consume() -> None:
@@ -635,11 +638,11 @@ async def test_closing_the_client_mid_stream(server: ScriptedServer) -> None:
 
 
 async def test_open_stream_times_out_without_headers(
-    server: ScriptedServer, live: AsyncCrewship
+    server: ScriptedServer, live: AsyncCrewship, make_transport: Callable[..., Transport]
 ) -> None:
     server.default(hang())
     with pytest.raises(APITimeoutError, match=r"no response headers within 0\.3s"):
-        await live._transport.open_stream(EVENTS_PATH, connect_timeout=0.1)
+        await make_transport(server.url).open_stream(EVENTS_PATH, connect_timeout=0.1)
     await server.wait_for(lambda: server.disconnects == 1)
 
 
@@ -734,9 +737,11 @@ async def test_zero_retry_reconnects_at_once(
     assert sleeps.delays == []
 
 
-async def test_open_stream_connection(server: ScriptedServer, live: AsyncCrewship) -> None:
+async def test_open_stream_connection(
+    server: ScriptedServer, live: AsyncCrewship, make_transport: Callable[..., Transport]
+) -> None:
     server.add(stream(completed(), end="hang"))
-    connection = await live._transport.open_stream(EVENTS_PATH, last_event_id="7")
+    connection = await make_transport(server.url).open_stream(EVENTS_PATH, last_event_id="7")
     try:
         assert connection.headers["Content-Type"].startswith("text/event-stream")
         assert b"run.completed" in await connection.read_chunk()
@@ -754,11 +759,15 @@ async def test_open_stream_connection(server: ScriptedServer, live: AsyncCrewshi
     ],
 )
 async def test_open_stream_connection_errors(
-    client: AsyncCrewship, mocked: aioresponses, exception: Exception, match: str
+    client: AsyncCrewship,
+    mocked: aioresponses,
+    exception: Exception,
+    match: str,
+    make_transport: Callable[..., Transport],
 ) -> None:
     mocked.get(f"{BASE}{EVENTS_PATH}", exception=exception)
     with pytest.raises(APIConnectionError, match=match) as info:
-        await client._transport.open_stream(EVENTS_PATH)
+        await make_transport().open_stream(EVENTS_PATH)
     assert not isinstance(info.value, APITimeoutError)
 
 
@@ -804,12 +813,15 @@ def error_body(end: str) -> Script:
 
 
 async def test_error_body_cut_short_is_a_connection_error(
-    server: ScriptedServer, live: AsyncCrewship, sleeps: Sleeps
+    server: ScriptedServer,
+    live: AsyncCrewship,
+    sleeps: Sleeps,
+    make_transport: Callable[..., Transport],
 ) -> None:
     # Before the fix aiohttp's ClientPayloadError escaped open_stream and the stream.
     server.add(error_body("abort"), stream(completed(id="1")))
     with pytest.raises(APIConnectionError, match="error response") as info:
-        await live._transport.open_stream(EVENTS_PATH)
+        await make_transport(server.url).open_stream(EVENTS_PATH)
     # aiohttp's exception is described, not chained: it may quote server bytes.
     assert info.value.__cause__ is None
     assert info.value.__context__ is None
@@ -820,11 +832,11 @@ async def test_error_body_cut_short_is_a_connection_error(
 
 
 async def test_error_body_that_never_ends_times_out(
-    server: ScriptedServer, live: AsyncCrewship
+    server: ScriptedServer, live: AsyncCrewship, make_transport: Callable[..., Transport]
 ) -> None:
     server.add(error_body("hang"))
     with pytest.raises(APITimeoutError, match="error response"), anyio.fail_after(10):
-        await live._transport.open_stream(EVENTS_PATH, connect_timeout=0.1)
+        await make_transport(server.url).open_stream(EVENTS_PATH, connect_timeout=0.1)
     await server.wait_for(lambda: server.disconnects == 1)
 
 
