@@ -95,7 +95,7 @@ class EventStream:
             raise ValueError(f"max_reconnects must be >= 0, got {max_reconnects!r}")
         self._path = path
         self.last_event_id: Optional[str] = last_event_id or None
-        self.idle_timeout = None if idle_timeout == math.inf else idle_timeout
+        self.idle_timeout: Optional[float] = None if idle_timeout == math.inf else idle_timeout
         self._transport = transport
         self._reconnector = Reconnector(transport, path, max_reconnects, extras)
         self._span: Optional[Span] = None
