@@ -133,6 +133,8 @@ async def test_every_raw_method_answers_like_its_resource(
     async with crewship_emulator.client() as client:
         raw = client.with_raw_response
         assert client.with_raw_response is raw
+        assert raw.threads is raw.threads
+        assert raw.tables.rows is raw.tables.rows
         created = await (await raw.runs.create("dep_a")).parse()
         assert isinstance(created, RunCreated)
         assert (await raw.runs.cancel(created.run_id)).status == 200

@@ -9,6 +9,7 @@ so they have no single response to show; their models carry ``response_info`` as
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .._raw import raw_method
@@ -145,23 +146,24 @@ class WebhooksWithRawResponse:
 class ClientWithRawResponse:
     """``client.with_raw_response``: the client's resources, raw. Built on first access
     of each resource, like the client's own; it shares the client's connection pool and
-    settings (``client.with_options(...).with_raw_response`` works too)."""
+    settings (``client.with_options(...).with_raw_response`` works too). Each view is built
+    once, like the client's resources."""
 
     def __init__(self, client: AsyncCrewship) -> None:
         self._client = client
         self.runs: RunsWithRawResponse = RunsWithRawResponse(client.runs)
 
-    @property
+    @cached_property
     def threads(self) -> ThreadsWithRawResponse:
         """The raw form of ``client.threads`` (and ``client.threads.runs``)."""
         return ThreadsWithRawResponse(self._client.threads)
 
-    @property
+    @cached_property
     def tables(self) -> TablesWithRawResponse:
         """The raw form of ``client.tables`` (and ``client.tables.rows``)."""
         return TablesWithRawResponse(self._client.tables)
 
-    @property
+    @cached_property
     def webhooks(self) -> WebhooksWithRawResponse:
         """The raw form of ``client.webhooks``."""
         return WebhooksWithRawResponse(self._client.webhooks)
