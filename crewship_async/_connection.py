@@ -22,19 +22,26 @@ class CallGuard:
     """Lets :meth:`Transport.aclose` end one call or read in flight.
 
     ``async with guard`` around the awaited work; ``guard.cancel()`` (from ``aclose``)
-    cancels it, the block then exits quietly and ``guard.fired`` is true. Built on an
-    ``asyncio.timeout`` that never fires on its own: it handles concurrent
-    cancellations correctly and costs a fraction of an anyio cancel scope in the
-    short-lived tasks (one per incoming web request) that typically make the calls.
+    cancels the task inside it, the block then exits quietly and ``guard.fired`` is true.
+    It keeps ``asyncio.timeout``'s accounting (``Task.cancelling``/``uncancel``), so a
+    cancellation of the task from elsewhere, even at the same moment, still propagates.
+    It is a plain object rather than an ``asyncio.timeout`` because it runs around every
+    call and stream read, and never needs a timer.
     """
 
-    __slots__ = ("_timeout",)
+    __slots__ = ("_cancelling", "_task", "fired")
 
     def __init__(self) -> None:
-        self._timeout = asyncio.timeout(None)
+        self._task: Optional[asyncio.Task[object]] = None
+        self._cancelling = 0
+        self.fired = False
 
     async def __aenter__(self) -> CallGuard:
-        await self._timeout.__aenter__()
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - asyncio always runs coroutines in tasks
+            raise RuntimeError("a CallGuard needs a running asyncio task")
+        self._task = task
+        self._cancelling = task.cancelling()
         return self
 
     async def __aexit__(
@@ -43,18 +50,20 @@ class CallGuard:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> bool:
-        try:
-            await self._timeout.__aexit__(exc_type, exc, tb)
-        except TimeoutError:  # raised only when cancel() fired it
-            return True
-        return False
+        task, self._task = self._task, None
+        if not self.fired or task is None:
+            return False
+        # Our cancel() is absorbed; one from elsewhere (a count above the entry's) is not.
+        return task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError
 
     def cancel(self) -> None:
-        self._timeout.reschedule(0)
-
-    @property
-    def fired(self) -> bool:
-        return self._timeout.expired()
+        """Cancel the task inside the guard: nothing when no task is inside it, or when it
+        is the task calling this (it is running, not waiting, and a cancellation could
+        only reach it after it left the guard)."""
+        task = self._task
+        if task is not None and not self.fired and task is not asyncio.current_task():
+            self.fired = True
+            task.cancel()
 
 
 class StreamConnection:

@@ -16,6 +16,7 @@ after the client was made is used.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Optional
@@ -36,6 +37,10 @@ try:
 except ImportError:  # pragma: no cover - the CI's run without the extra takes this branch
     _trace = None
 
+_UNKNOWN = object()
+#: Whether the environment names a tracer provider, which the API loads on first use.
+_PROVIDER_IN_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
 __all__ = [
     "active",
     "add_event",
@@ -52,8 +57,18 @@ __all__ = [
 def active() -> bool:
     """Whether a call's span would be recorded: OpenTelemetry is installed and a tracer
     provider other than the API's no-op default is set (checked at each call, so a
-    provider set later is seen). A call costs no span object when this is false."""
-    return _trace is not None and not isinstance(_trace.get_tracer_provider(), _NO_OP_PROVIDERS)
+    provider set later is seen). A call costs no span object when this is false.
+
+    The API keeps the provider it was given in ``_TRACER_PROVIDER`` (set once, never
+    unset), so while that is empty, and no provider is named in the environment, there is
+    nothing to ask: this runs before every call, and asking costs a dictionary lookup in
+    ``os.environ``.
+    """
+    if _trace is None:
+        return False
+    if _trace.__dict__.get("_TRACER_PROVIDER", _UNKNOWN) is None and not _PROVIDER_IN_ENV:
+        return False
+    return not isinstance(_trace.get_tracer_provider(), _NO_OP_PROVIDERS)
 
 
 _SCOPE = "crewship_async"

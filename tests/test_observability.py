@@ -293,6 +293,21 @@ def test_without_a_tracer_provider_no_span_is_made() -> None:
     assert result.stdout.split() == ["False", "True"]
 
 
+def test_a_tracer_provider_named_in_the_environment_makes_spans() -> None:
+    # The API loads it on first use; nothing was set in code.
+    code = "from crewship_async import _tracing; print(_tracing.active())"
+    env = {**os.environ, "OTEL_PYTHON_TRACER_PROVIDER": "sdk_tracer_provider"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    assert result.stdout.split() == ["True"]
+
+
 async def test_a_stream_is_one_span_with_its_reconnects_and_terminal_event(
     crewship_emulator: CrewshipEmulator, spans: InMemorySpanExporter
 ) -> None:
