@@ -86,18 +86,6 @@ class ResponseInfo:
     attempts: int
     operation: str
 
-    @classmethod
-    def of(
-        cls,
-        status: int,
-        headers: Mapping[str, str],
-        *,
-        elapsed: float,
-        attempts: int,
-        operation: str,
-    ) -> ResponseInfo:
-        return cls(status, headers, elapsed, attempts, operation)
-
     @property
     def request_id(self) -> Optional[str]:
         """The ``x-request-id`` header (through the redaction step), or ``None``."""

@@ -85,16 +85,16 @@ class Caller:
         self.max_response_size = max_response_size
         self.proxy = proxy
         self.hooks = hooks
+        self._has_hooks = bool(hooks)
 
-    async def send(self, spec: CallSpec, record: CallRecord) -> Any:
+    async def send(self, spec: CallSpec, record: CallRecord, session: aiohttp.ClientSession) -> Any:
         """The attempts of one call, with retries, under its deadline. ``record`` collects
-        what the response hooks and the response metadata need."""
+        what the response hooks and the response metadata need; ``session`` is the one the
+        caller just checked, for the first attempt."""
         policy = self.retry_policy
         loop = record.loop
         retry_number = 0
         while True:
-            # The client may have been closed while this call waited to retry.
-            session = self._sessions.get()
             try:
                 return await self._attempt(session, spec, record, retry_number + 1)
             except AttemptFailed as failure:
@@ -112,6 +112,8 @@ class Caller:
                 log_retry(spec.context, retry_number + 1, policy.max_retries, delay, error)
                 retry_number += 1
                 await anyio.sleep(delay)
+                # The client may have been closed while this call waited to retry.
+                session = self._sessions.get()
 
     async def _attempt(
         self,
@@ -152,7 +154,7 @@ class Caller:
                     # Not returned to the pool: the rest of the body was never read.
                     response.close()
         except aiohttp.ClientConnectorCertificateError as exc:
-            log_attempt(context, type(exc).__name__, record.elapsed_attempt())
+            log_attempt(context, type(exc).__name__, record)
             raise AttemptFailed(
                 connection_error(exc, method, shown, "TLS certificate check failed"),
                 retryable=False,
@@ -160,15 +162,16 @@ class Caller:
             ) from exc
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The request never left this process: sending it again cannot duplicate it.
-            log_attempt(context, type(exc).__name__, record.elapsed_attempt())
+            log_attempt(context, type(exc).__name__, record)
             raise self._no_response(exc, spec, sent=False) from exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            log_attempt(context, type(exc).__name__, record.elapsed_attempt())
+            log_attempt(context, type(exc).__name__, record)
             raise self._no_response(exc, spec, sent=True) from exc
-        log_attempt(context, status, record.elapsed_attempt())
+        log_attempt(context, status, record)
         log_body(context, status, raw)
         record.responded(status, response_headers)
-        await self.hooks.responded(record)
+        if self._has_hooks:
+            await self.hooks.responded(record)
         if status < 300:
             return decode_success(
                 status,

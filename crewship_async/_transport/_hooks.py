@@ -57,12 +57,12 @@ class CallRecord:
         """The :class:`ResponseInfo` of the last response, or ``None`` before one came."""
         if self.status is None or self.headers is None:
             return None
-        return ResponseInfo.of(
+        return ResponseInfo(
             self.status,
             self.headers,
-            elapsed=self.loop.time() - self.started,
-            attempts=self.attempts,
-            operation=self.context.operation,
+            self.loop.time() - self.started,
+            self.attempts,
+            self.context.operation,
         )
 
     def error_info(self) -> Optional[ResponseInfo]:

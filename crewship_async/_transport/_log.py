@@ -10,7 +10,7 @@ of each response body, scrubbed.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Protocol
 
 from .._logging import bodies_enabled
 from .._operations import RequestContext
@@ -31,15 +31,21 @@ def _ids(context: RequestContext) -> str:
     return "".join(f", {name}={value}" for name, value in pairs if value is not None)
 
 
-def log_attempt(context: RequestContext, outcome: object, elapsed: float) -> None:
+class _Timed(Protocol):
+    def elapsed_attempt(self) -> float: ...
+
+
+def log_attempt(context: RequestContext, outcome: object, timing: _Timed) -> None:
     """One INFO line per attempt: method, path template, the status or the exception
-    name, elapsed time, attempt number, operation and the ids the path names.
+    name, the attempt's elapsed time (read from ``timing`` only when the line is logged),
+    attempt number, operation and the ids the path names.
 
     The record also carries them as attributes for structured handlers:
     ``crewship_request`` (the :class:`RequestContext`), ``crewship_outcome`` and
     ``crewship_elapsed``.
     """
     if logger.isEnabledFor(logging.INFO):
+        elapsed = timing.elapsed_attempt()
         logger.info(
             "%s %s -> %s in %.3fs (attempt %d, %s%s)",
             context.method,

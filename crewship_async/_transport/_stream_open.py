@@ -81,7 +81,7 @@ class StreamOpener:
                         trace_request_ctx=context,
                     )
         except TimeoutError as exc:
-            log_attempt(context, type(exc).__name__, record.elapsed_attempt())
+            log_attempt(context, type(exc).__name__, record)
             if not isinstance(exc, aiohttp.ClientError):
                 raise APITimeoutError(
                     f"GET {path}: no response headers within {limit * 3:.1f}s",
@@ -90,14 +90,14 @@ class StreamOpener:
                 ) from exc
             raise connection_error(exc, method, path, "could not open the stream") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            log_attempt(context, type(exc).__name__, record.elapsed_attempt())
+            log_attempt(context, type(exc).__name__, record)
             raise connection_error(exc, method, path, "could not open the stream") from exc
         finally:
             self._in_flight.discard(guard)
         if guard.fired:
-            log_attempt(context, "ClientClosedError", record.elapsed_attempt())
+            log_attempt(context, "ClientClosedError", record)
             raise ClientClosedError(f"GET {path}: the client was closed while opening the stream")
-        log_attempt(context, response.status, record.elapsed_attempt())
+        log_attempt(context, response.status, record)
         try:
             record.responded(response.status, response.headers)
             await self.hooks.responded(record)

@@ -223,7 +223,7 @@ class Transport:
             headers = self._headers if authenticated else self._anonymous_headers
         if extra_headers:
             headers = {**headers, **extra_headers}
-        self.session()  # closed or another loop: raised before anything starts
+        session = self.session()  # closed or another loop: raised before anything starts
         context = describe(method, shown)
         record = CallRecord(context)
         value = self.timeout if timeout is None else timeout
@@ -239,17 +239,19 @@ class Transport:
             context=context,
         )
         if not _tracing.active():
-            return await self._run(spec, record)
+            return await self._run(spec, record, session)
         deployment = json.get("deployment_id") if isinstance(json, dict) else None
-        return await _traced(self._run(spec, record), record, self._server, deployment)
+        return await _traced(self._run(spec, record, session), record, self._server, deployment)
 
-    async def _run(self, spec: CallSpec, record: CallRecord) -> Reply:
+    async def _run(
+        self, spec: CallSpec, record: CallRecord, session: aiohttp.ClientSession
+    ) -> Reply:
         """The call under a guard that :meth:`aclose` fires, its errors finished."""
         guard = CallGuard()
         self._in_flight.add(guard)
         try:
             async with guard:
-                result = await self._caller.send(spec, record)
+                result = await self._caller.send(spec, record, session)
                 # A call that succeeded had a response, so its record has one.
                 return Reply(result, cast(ResponseInfo, record.info()))
         except CrewshipError as exc:
