@@ -6,21 +6,26 @@ batches) by one deadline; this is its arithmetic, written once.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Optional
 
-import anyio
+__all__ = ["Deadline", "now"]
 
-__all__ = ["Deadline"]
+
+def now() -> float:
+    """The running event loop's clock (``RuntimeError`` outside a loop)."""
+    return asyncio.get_running_loop().time()
 
 
 class Deadline:
-    """The moment ``seconds`` after its creation (on :func:`anyio.current_time`'s clock),
-    or after ``start``, a reading of that clock (the event loop's ``time()``).
+    """The moment ``seconds`` after its creation on the running event loop's clock
+    (``loop.time()``, which is also :func:`anyio.current_time` under asyncio), or after
+    ``start``, a reading of that clock.
 
     ``Deadline(None)`` never expires: :meth:`remaining` is ``None`` and :attr:`at` is
     ``math.inf``, so it can be handed to ``anyio.CancelScope(deadline=...)`` as is.
-    Must be created inside a running event loop (``RuntimeError`` otherwise, from anyio).
+    Must be created inside a running event loop (``RuntimeError`` otherwise).
     """
 
     __slots__ = ("at", "seconds")
@@ -31,7 +36,7 @@ class Deadline:
         #: The moment on the event loop's clock; ``math.inf`` when unbounded.
         self.at = math.inf
         if seconds is not None:
-            self.at = (anyio.current_time() if start is None else start) + seconds
+            self.at = (now() if start is None else start) + seconds
 
     def __repr__(self) -> str:
         return f"<Deadline seconds={self.seconds!r} remaining={self.remaining()!r}>"
@@ -45,7 +50,7 @@ class Deadline:
         """Seconds left (0 once passed), or ``None`` when unbounded."""
         if self.seconds is None:
             return None
-        return max(0.0, self.at - anyio.current_time())
+        return max(0.0, self.at - now())
 
     def remaining_at(self, now: float) -> Optional[float]:
         """:meth:`remaining` at ``now``, a reading of the loop's clock the caller already

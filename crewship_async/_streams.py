@@ -22,12 +22,11 @@ cancellation is no error.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable
 from types import TracebackType
 from typing import TYPE_CHECKING, Optional
-
-import anyio
 
 from . import _tracing
 from ._connection import StreamConnection
@@ -200,7 +199,7 @@ class EventStream:
     async def _start(self) -> None:
         self._started = True
         self._span = self._reconnector.span = self._transport.stream_span(self._path)
-        self._idle_since = anyio.current_time()
+        self._idle_since = asyncio.get_running_loop().time()
         try:
             await self._within_idle_timeout(self._connect())
         except Exception as exc:
@@ -218,13 +217,21 @@ class EventStream:
         queue = self._queue
         if queue.active:
             queue.active = False
-            self._idle_since = anyio.current_time()
-        with anyio.CancelScope(deadline=self._idle_since + limit) as scope:
-            await step
-        if scope.cancelled_caught:
+            self._idle_since = asyncio.get_running_loop().time()
+        # asyncio's own timeout, not an anyio scope: this runs around every read, and an
+        # anyio scope costs several times as much time and memory.
+        scope = asyncio.timeout_at(self._idle_since + limit)
+        try:
+            async with scope:
+                await step
+        except TimeoutError:
+            if not scope.expired():
+                raise
             reconnector = self._reconnector
             detail = f"; last error: {reconnector.last_error}" if reconnector.failures else ""
-            raise StreamError(f"GET {self._path}: no event for {limit:g}s (idle timeout){detail}")
+            raise StreamError(
+                f"GET {self._path}: no event for {limit:g}s (idle timeout){detail}"
+            ) from None
 
     def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None

@@ -25,6 +25,7 @@ from crewship_async import (
     Row,
     RowMeta,
     Table,
+    _deadline,
 )
 from crewship_async.resources import NOT_GIVEN
 from crewship_async.resources._row_batches import partial_insert_error
@@ -638,8 +639,8 @@ async def test_unserialisable_value(client: AsyncCrewship) -> None:
 
 async def test_insert_deadline(client: AsyncCrewship, monkeypatch: pytest.MonkeyPatch) -> None:
     offset = 0.0
-    real: Callable[[], float] = anyio.current_time
-    monkeypatch.setattr(anyio, "current_time", lambda: real() + offset)
+    real: Callable[[], float] = _deadline.now
+    monkeypatch.setattr(_deadline, "now", lambda: real() + offset)
 
     async def late(url: Any, **kwargs: Any) -> CallbackResult:
         nonlocal offset

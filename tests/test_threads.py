@@ -26,6 +26,7 @@ from crewship_async import (
     ThreadBusyError,
     ThreadRunResult,
     ThreadStatus,
+    _deadline,
 )
 from crewship_async.resources import thread_runs as thread_runs_module
 from crewship_async.testing import CrewshipEmulator
@@ -99,10 +100,10 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class Clock:
-    """``anyio.current_time`` shifted by ``offset`` seconds (to pass deadlines at will)."""
+    """The deadlines' clock shifted by ``offset`` seconds (to pass deadlines at will)."""
 
     def __init__(self) -> None:
-        self.real: Callable[[], float] = anyio.current_time
+        self.real: Callable[[], float] = _deadline.now
         self.offset = 0.0
 
     def __call__(self) -> float:
@@ -112,7 +113,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(anyio, "current_time", fake)
+    monkeypatch.setattr(_deadline, "now", fake)
     return fake
 
 

@@ -6,6 +6,7 @@ response headers said ``200 text/event-stream`` (or an error was raised for them
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Optional
 
@@ -70,7 +71,7 @@ class StreamOpener:
         self._in_flight.add(guard)
         try:
             async with guard:
-                with anyio.fail_after(limit * 3):
+                async with asyncio.timeout(limit * 3):
                     response = await session.get(
                         self._base_url + path,
                         params=extras.params(None),

@@ -168,6 +168,9 @@ def _validate_input(instance: Any, attribute: Any, value: Any) -> None:
         raise TypeError(f"input must be a mapping (a JSON object), got {type(value).__name__}")
 
 
+_REQUEST_KEYS = frozenset(("deployment_id", "input", "environment"))
+
+
 @attrs.frozen(slots=True)
 class RunRequest:
     """One run to create: the unit of :meth:`~crewship_async.resources.runs.Runs.create_many`.
@@ -191,12 +194,16 @@ class RunRequest:
         if isinstance(item, RunRequest):
             return item
         if isinstance(item, Mapping):
-            unknown = set(item) - {"deployment_id", "input", "environment"}
-            if unknown:
-                raise TypeError(f"unknown RunRequest keys: {sorted(unknown)}")
+            if not item.keys() <= _REQUEST_KEYS:
+                unknown = sorted(map(repr, item.keys() - _REQUEST_KEYS))
+                raise TypeError(f"unknown RunRequest keys: [{', '.join(unknown)}]")
             if "deployment_id" not in item:
                 raise ValueError("deployment_id is required")
-            return cls(**{str(key): value for key, value in item.items()})
+            return cls(
+                item["deployment_id"],
+                item.get("input"),
+                item.get("environment", "production"),
+            )
         raise TypeError(f"expected a RunRequest or a mapping, got {type(item).__name__}")
 
 
