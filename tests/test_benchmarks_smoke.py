@@ -46,3 +46,20 @@ def test_unknown_case_is_refused(tmp_path: Path) -> None:
     done = _run_suite("--only", "nonsense", tmp_path=tmp_path)
     assert done.returncode != 0
     assert "unknown case" in done.stderr
+
+
+def test_call_path_prints_the_sdk_share_of_a_call() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.call_path", "--calls", "200"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "runs.create, one at a time",
+        "create_many @ 100",
+    ]
+    assert all(float(line.split(":")[1].split()[0]) > 0 for line in lines)
