@@ -8,11 +8,12 @@ the event loop's clock; :mod:`crewship_async._fanout.sending` drives them.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Optional
 
 import anyio
+
+from ._deadline import now
 
 __all__ = ["AIMD", "RateGate"]
 
@@ -27,11 +28,11 @@ class RateGate:
 
     def close(self, delay: float) -> None:
         """Keep the gate closed for at least ``delay`` seconds from now."""
-        self._resume_at = max(self._resume_at, asyncio.get_running_loop().time() + delay)
+        self._resume_at = max(self._resume_at, now() + delay)
 
     def remaining(self) -> float:
         """Seconds until the gate opens (0 when open)."""
-        return max(0.0, self._resume_at - asyncio.get_running_loop().time())
+        return max(0.0, self._resume_at - now())
 
     async def wait(self, deadline: Optional[float] = None) -> bool:
         """Wait until the gate is open; ``False`` if it will not open before ``deadline``.

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Optional
 
 from . import _tracing
 from ._connection import StreamConnection
+from ._deadline import now
 from ._extras import NO_EXTRAS, Extras
 from ._sse import DEFAULT_MAX_EVENT_SIZE, EventTooLargeError, SSEDecoder
 from ._stream_delivery import DeliveryQueue
@@ -199,7 +200,7 @@ class EventStream:
     async def _start(self) -> None:
         self._started = True
         self._span = self._reconnector.span = self._transport.stream_span(self._path)
-        self._idle_since = asyncio.get_running_loop().time()
+        self._idle_since = now()
         try:
             await self._within_idle_timeout(self._connect())
         except Exception as exc:
@@ -217,7 +218,7 @@ class EventStream:
         queue = self._queue
         if queue.active:
             queue.active = False
-            self._idle_since = asyncio.get_running_loop().time()
+            self._idle_since = now()
         # asyncio's own timeout, not an anyio scope: this runs around every read, and an
         # anyio scope costs several times as much time and memory.
         scope = asyncio.timeout_at(self._idle_since + limit)

@@ -29,8 +29,8 @@ async def test_cancel_ends_the_block_quietly_and_marks_the_guard_fired() -> None
     assert task.cancelling() == 0
 
 
-async def test_a_cancellation_from_elsewhere_at_the_same_moment_still_propagates() -> None:
-    guard = CallGuard()
+async def waiting_inside(guard: CallGuard) -> asyncio.Task[None]:
+    """A task that has entered ``guard`` and waits inside it."""
     entered = asyncio.Event()
 
     async def guarded() -> None:
@@ -40,6 +40,12 @@ async def test_a_cancellation_from_elsewhere_at_the_same_moment_still_propagates
 
     task = asyncio.create_task(guarded())
     await entered.wait()
+    return task
+
+
+async def test_a_cancellation_from_elsewhere_at_the_same_moment_still_propagates() -> None:
+    guard = CallGuard()
+    task = await waiting_inside(guard)
     guard.cancel()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -48,15 +54,7 @@ async def test_a_cancellation_from_elsewhere_at_the_same_moment_still_propagates
 
 async def test_an_outside_cancellation_alone_is_not_absorbed() -> None:
     guard = CallGuard()
-    entered = asyncio.Event()
-
-    async def guarded() -> None:
-        async with guard:
-            entered.set()
-            await asyncio.sleep(10)
-
-    task = asyncio.create_task(guarded())
-    await entered.wait()
+    task = await waiting_inside(guard)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
