@@ -73,7 +73,7 @@ def failed_without_response(
     """The failure of an attempt that got no response. ``sent``: the request may have left
     this process; ``retryable``: the policy's verdict for that case."""
     timed_out = isinstance(exc, asyncio.TimeoutError)
-    left = deadline.remaining_at(asyncio.get_running_loop().time()) if timed_out else None
+    left = deadline.remaining() if timed_out else None
     if left is not None and left <= CLOCK_SLACK:
         error: APIConnectionError = APITimeoutError(
             f"{method} {shown}: no response before the call's deadline"
