@@ -20,12 +20,21 @@ them to :meth:`SSEDecoder.feed`.
 
 from __future__ import annotations
 
-from ._sse_event import DEFAULT_MAX_EVENT_SIZE, EventTooLargeError, ServerSentEvent
+from ._sse_event import (
+    DEFAULT_MAX_EVENT_SIZE,
+    EventRun,
+    EventTooLargeError,
+    MessageRun,
+    ServerSentEvent,
+    flatten,
+)
 from ._sse_fields import EventAssembler
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
+    "EventRun",
     "EventTooLargeError",
+    "MessageRun",
     "SSEDecoder",
     "ServerSentEvent",
 ]
@@ -83,6 +92,12 @@ class SSEDecoder(EventAssembler):
         Raises :class:`EventTooLargeError` if an event exceeds ``max_event_size``, after
         which the decoder is closed, and ``ValueError`` if the decoder is closed.
         """
+        return flatten(self.feed_runs(chunk))
+
+    def feed_runs(self, chunk: bytes) -> list[EventRun]:
+        """:meth:`feed`, with the events returned as runs (lists of events, and
+        :class:`MessageRun` columns for runs of common blocks), in order; the same
+        errors. Some runs may be empty."""
         if self._closed:
             raise ValueError("cannot feed a closed SSEDecoder")
         if self._at_start:
@@ -104,23 +119,21 @@ class SSEDecoder(EventAssembler):
                     return []
         # Byte membership tests use int operands (13 is CR): much faster than b"\r".
         if 13 in chunk:
-            return self._feed_lines(chunk)
-        events: list[ServerSentEvent] = []
-        chunk = self._take_common_blocks(chunk, events)
+            return [self._feed_lines(chunk)]
+        runs: list[EventRun] = []
+        chunk = self._take_common_blocks(chunk, runs)
         if not chunk:
-            return events
-        if not events:
-            return self._feed_lines(chunk)
+            return runs
         try:
-            events.extend(self._feed_lines(chunk))
+            runs.append(self._feed_lines(chunk))
         except EventTooLargeError as exc:
-            exc.events[:0] = events  # the events before the oversized one come first
+            exc.events[:0] = flatten(runs)  # the events before the oversized one come first
             raise
-        return events
+        return runs
 
-    def _take_common_blocks(self, chunk: bytes, events: list[ServerSentEvent]) -> bytes:
+    def _take_common_blocks(self, chunk: bytes, runs: list[EventRun]) -> bytes:
         """Decode the run of whole blocks in a chunk without CR through the fast path,
-        appending their events to ``events``; return the rest of the chunk to decode line
+        appending their runs to ``runs``; return the rest of the chunk to decode line
         by line (the whole chunk when the fast path does not apply).
 
         The text up to the chunk's first blank line, which finishes the line and block
@@ -135,11 +148,11 @@ class SSEDecoder(EventAssembler):
             start = chunk.find(b"\n\n") + 2
             if start == end:
                 return chunk
-            events.extend(self._feed_lines(chunk[:start]))
+            runs.append(self._feed_lines(chunk[:start]))
         common = self._common_blocks(chunk, start, end)
         if common is None:
             return chunk[start:]
-        events.extend(common)
+        runs.append(common)
         return chunk[end:]
 
     def _feed_lines(self, chunk: bytes) -> list[ServerSentEvent]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import NoReturn, Optional
 
-from ._sse_event import EventTooLargeError, ServerSentEvent
+from ._sse_event import EventTooLargeError, MessageRun, ServerSentEvent
 
 __all__ = ["EventAssembler"]
 
@@ -117,36 +117,29 @@ class EventAssembler:
             and self._block_retry is None
         )
 
-    def _common_blocks(self, chunk: bytes, start: int, end: int) -> Optional[list[ServerSentEvent]]:
+    def _common_blocks(self, chunk: bytes, start: int, end: int) -> Optional[MessageRun]:
         """The events of ``chunk[start:end]`` when it is made of common blocks alone, else
         None.
 
         Called between blocks, at the start of a line (``start``), for a chunk without CR: each
         ``id: X`` + ``data: Y`` + blank line block then dispatches exactly what the line
-        by line path would (X holds no NULL; Y fits the size cap), as a
-        ``("message", Y, X, X, None)`` event.
+        by line path would (X holds no NULL; Y fits the size cap), a
+        ``("message", Y, X, X, None)`` event, kept in a :class:`MessageRun`.
 
         The text is decoded once, as a whole: that gives the same values as decoding each
         one apart, because they are cut at ASCII bytes, which never belong to a multi-byte
         sequence (an invalid sequence ends at one, and U+0000 comes only from a NULL
         byte). Splitting the text at the blocks leaves ``["", id, data] * n + [""]`` when
-        the blocks tile it, and some text between them otherwise; a flat list of strings
-        also spares one tuple per block. A text longer than the size cap goes line by
-        line, which checks each value against it.
+        the blocks tile it, and some text between them otherwise. A text longer than the
+        size cap goes line by line, which checks each value against it.
         """
         if end - start > self._max_event_size:
             return None
         parts = _COMMON_BLOCK.split(chunk[start:end].decode("utf-8", "replace"))
         if len(parts) == 1 or any(parts[0::3]):
             return None
-        new_event = tuple.__new__
-        cls = ServerSentEvent
-        events = [
-            new_event(cls, ("message", data, id_, id_, None))
-            for id_, data in zip(parts[1::3], parts[2::3], strict=True)
-        ]
         self._id_buffer = self._last_event_id = parts[-3]
-        return events
+        return MessageRun(parts[1::3], parts[2::3])
 
     def _process(self, lines: list[bytes]) -> list[ServerSentEvent]:
         """Interpret complete lines (without their line ends) and return the dispatched events."""

@@ -294,10 +294,10 @@ class EventStream:
         decoder = self._decoder
         queue = self._queue
         try:
-            queue.add(decoder.feed(chunk))
+            queue.add(decoder.feed_runs(chunk))
         except EventTooLargeError as exc:
             # The events this chunk completed before the oversized one come first.
-            queue.add(exc.events)
+            queue.add([exc.events])
             if queue.error is None and not queue.ended:
                 queue.error = exc
         self._after_conversion()
