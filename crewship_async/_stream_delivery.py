@@ -181,19 +181,12 @@ class DeliveryQueue:
         """Queue the RunEvents of a plain run of messages, column by column, and return
         True; return False, having queued nothing, when the run is not plain.
 
-        A run is plain when its ids are short, distinct and not delivered lately, every
-        event's data is JSON, and no event's type stops a batch: the run of nearly every
+        A run is plain when every event's data is JSON, no event's type stops a batch,
+        and its ids are short, distinct and not delivered lately: the run of nearly every
         stream. Its RunEvents are then exactly what :meth:`_queue` would make, built with
         C-level passes over whole columns instead of a loop body per event.
         """
         own_ids, texts = run.ids, run.datas
-        ids = own_ids if all(own_ids) else [own_id for own_id in own_ids if own_id]
-        if ids and (
-            max(map(len, ids)) > _SHORT_ID
-            or len(new_ids := set(ids)) != len(ids)
-            or not self._seen.isdisjoint(new_ids)
-        ):
-            return False
         try:
             parsed = list(map(_json.loads, texts))
         except _json.JSONDecodeError:
@@ -216,6 +209,9 @@ class DeliveryQueue:
             values.append(data)
         if not _NOTABLE_TYPES.isdisjoint(kinds):
             return False
+        ids = own_ids if all(own_ids) else [own_id for own_id in own_ids if own_id]
+        if ids and not self._remember_new(ids):
+            return False
         built = list(map(_new, repeat(RunEvent, len(kinds))))
         _exhaust(map(_set_type, built, kinds))
         _exhaust(map(_set_data, built, values))
@@ -224,8 +220,6 @@ class DeliveryQueue:
         self.ready.extend(built)
         if not self.active:
             self.active = kinds.count(EventType.HEARTBEAT) != len(kinds)
-        if ids:
-            self._remember(ids)
         return True
 
     def _queue(self, events: list[ServerSentEvent], one_by_one: bool) -> Optional[ServerSentEvent]:
@@ -293,10 +287,33 @@ class DeliveryQueue:
 
     def _remember(self, keys: Sequence[Union[str, bytes]]) -> None:
         """Add delivered ids (new and distinct) to the window, forgetting the oldest."""
+        self._seen.update(keys)
+        self._forget_oldest(keys)
+
+    def _remember_new(self, ids: list[str]) -> bool:
+        """Add short ids to the window, forgetting the oldest, if they are all distinct
+        and none is in it yet; else leave the window as it was and return False.
+
+        One set update both adds the ids and tells whether they were all new: the set
+        then grew by exactly their number.
+        """
+        if max(map(len, ids)) > _SHORT_ID:
+            return False
+        seen = self._seen
+        size = len(seen)
+        seen.update(ids)
+        if len(seen) - size != len(ids):
+            self._seen = set(self._order)  # the window as it was
+            return False
+        self._forget_oldest(ids)
+        return True
+
+    def _forget_oldest(self, keys: Sequence[Union[str, bytes]]) -> None:
+        """Append keys just added to the set to the window's order; forget the oldest
+        keys past :data:`DEDUPE_WINDOW`."""
         order = self._order
         order.extend(keys)
         excess = len(order) - DEDUPE_WINDOW
-        self._seen.update(keys)
         if excess > 0:
             self._seen.difference_update(order[:excess])
             del order[:excess]
