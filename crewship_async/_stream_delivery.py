@@ -76,6 +76,12 @@ class DeliveryQueue:
     ``active`` says whether an event that resets the idle clock (anything but a
     ``heartbeat``) was queued since the stream last cleared it.
 
+    Replays are dropped once :meth:`expect_replays` was called (the stream calls it when
+    it reconnects): from then on an event whose id is among the last
+    :data:`DEDUPE_WINDOW` delivered ids is skipped. Before, the ids are only recorded:
+    a first connection replays nothing, and a list append per id costs far less than
+    keeping the window's set up to date.
+
     Decoded events are turned into RunEvents :data:`CONVERT_BATCH` at a time: ``pending``
     says that some wait for :meth:`convert_more`, to be called once ``ready`` is empty
     and before any note is acted on. The result is the same as converting them all at
@@ -87,6 +93,7 @@ class DeliveryQueue:
         "_path",
         "_pending",
         "_pending_at",
+        "_replays",
         "_seen",
         "active",
         "ended",
@@ -102,7 +109,9 @@ class DeliveryQueue:
         # Decoded runs not converted yet; the first one from _pending_at on.
         self._pending: deque[EventRun] = deque()
         self._pending_at = 0
-        # Ids delivered lately (see id_key): a set to look up, a deque to forget the oldest.
+        # The last ids delivered (see id_key), oldest first; once replays are expected,
+        # also a set to look them up.
+        self._replays = False
         self._seen: set[Union[str, bytes]] = set()
         self._order: list[Union[str, bytes]] = []
         self.error: Optional[StreamError] = None
@@ -110,6 +119,13 @@ class DeliveryQueue:
         self.timed_out = False
         self.resume_id: Optional[str] = None
         self.active = False
+
+    def expect_replays(self) -> None:
+        """Drop, from now on, the events whose id is among the last :data:`DEDUPE_WINDOW`
+        delivered (a new connection may replay some)."""
+        if not self._replays:
+            self._replays = True
+            self._seen = set(self._order)
 
     def clear(self) -> None:
         """Forget the events not delivered yet (the stream was closed)."""
@@ -166,8 +182,10 @@ class DeliveryQueue:
         ids = [sse[2] for sse in events if sse[2]]
         one_by_one = bool(ids) and (
             max(map(len, ids)) > _SHORT_ID
-            or len(new_ids := set(ids)) != len(ids)
-            or not self._seen.isdisjoint(new_ids)
+            or (
+                self._replays
+                and (len(new_ids := set(ids)) != len(ids) or not self._seen.isdisjoint(new_ids))
+            )
         )
         stop = self._queue(events, one_by_one)
         if not one_by_one and ids:
@@ -224,9 +242,10 @@ class DeliveryQueue:
 
     def _queue(self, events: list[ServerSentEvent], one_by_one: bool) -> Optional[ServerSentEvent]:
         """Queue the RunEvents; return the ``error`` or ``timeout`` event that stopped the
-        batch, if any. ``one_by_one``: look up and remember each id as it comes."""
+        batch, if any. ``one_by_one``: look up (when replays are expected) and remember
+        each id as it comes."""
         append = self.ready.append
-        seen = self._seen
+        seen = self._seen if self._replays else ()
         loads = _json.loads
         decode_errors = _json.JSONDecodeError
         notable = _NOTABLE_TYPES
@@ -286,19 +305,34 @@ class DeliveryQueue:
         return stop
 
     def _remember(self, keys: Sequence[Union[str, bytes]]) -> None:
-        """Add delivered ids (new and distinct) to the window, forgetting the oldest."""
+        """Add delivered ids (new and distinct, once replays are expected) to the window,
+        forgetting the oldest."""
+        if not self._replays:
+            self._record(keys)
+            return
         self._seen.update(keys)
         self._forget_oldest(keys)
 
+    def _record(self, keys: Sequence[Union[str, bytes]]) -> None:
+        """Append keys to the ids delivered, keeping the last :data:`DEDUPE_WINDOW`."""
+        order = self._order
+        order.extend(keys)
+        if len(order) > DEDUPE_WINDOW:
+            del order[:-DEDUPE_WINDOW]
+
     def _remember_new(self, ids: list[str]) -> bool:
-        """Add short ids to the window, forgetting the oldest, if they are all distinct
-        and none is in it yet; else leave the window as it was and return False.
+        """Remember short ids as delivered and return True; once replays are expected,
+        only if they are all distinct and none is in the window yet (the oldest are then
+        forgotten), else leave the window as it was and return False.
 
         One set update both adds the ids and tells whether they were all new: the set
         then grew by exactly their number.
         """
         if max(map(len, ids)) > _SHORT_ID:
             return False
+        if not self._replays:
+            self._record(ids)
+            return True
         seen = self._seen
         size = len(seen)
         seen.update(ids)

@@ -58,8 +58,9 @@ class EventStream:
     * A ``timeout`` event, a dropped connection, and a connection that ends without a
       terminal event all reconnect with ``Last-Event-ID`` (when an id is known), after the
       server's ``retry`` delay or a jittered exponential backoff (the client's
-      :class:`~crewship_async.RetryPolicy` ``initial_delay``/``max_delay``). Events whose
-      own id was already delivered are dropped (among the last 1,024 delivered ids). The
+      :class:`~crewship_async.RetryPolicy` ``initial_delay``/``max_delay``). From the
+      first reconnect on, events whose own id was already delivered are dropped (among
+      the last 1,024 delivered ids). The
       server's ``retry`` is honoured up to the policy's ``max_retry_after``.
     * ``max_reconnects`` consecutive failed attempts (no event delivered in between; a
       ``timeout`` event counts as one) raise :class:`StreamError` from the last error. An
@@ -249,6 +250,7 @@ class EventStream:
     async def _reconnect(self, error: BaseException) -> None:
         """Count a failed attempt, wait, and open a new connection unless closed meanwhile."""
         self._drop_connection()
+        self._queue.expect_replays()
         await self._reconnector.after_failure(error, None)
         if not self._finished:  # aclose() during the delay: open nothing
             await self._connect()
