@@ -106,8 +106,9 @@ class DeliveryQueue:
     def __init__(self, path: str) -> None:
         self._path = path
         self.ready: deque[RunEvent] = deque()
-        # Decoded runs not converted yet; the first one from _pending_at on.
-        self._pending: deque[EventRun] = deque()
+        # Decoded runs not converted yet (a few at most: a list is smaller than a deque),
+        # the first one from _pending_at on.
+        self._pending: list[EventRun] = []
         self._pending_at = 0
         # The last ids delivered (see id_key), oldest first; once replays are expected,
         # also a set to look them up.
@@ -145,7 +146,7 @@ class DeliveryQueue:
         run, start = pending[0], self._pending_at
         end = start + CONVERT_BATCH
         if end >= len(run):
-            pending.popleft()
+            del pending[0]
             self._pending_at = 0
         else:
             self._pending_at = end
