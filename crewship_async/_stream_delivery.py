@@ -64,12 +64,13 @@ def id_key(event_id: str) -> Union[str, bytes]:
 class DeliveryQueue:
     """The RunEvents a stream has decoded but not yet delivered, and the ids it delivered.
 
-    ``ready`` holds the events to deliver, in order. After :meth:`add`, at most one of
+    ``ready`` holds the events to deliver, the next one last (``ready.pop()`` delivers
+    it; a list is a tenth of an empty deque's size). After :meth:`add`, at most one of
     these notes is set, and it applies once ``ready`` has been delivered:
 
     * ``error``: the :class:`StreamError` of an ``error`` event (or an event past the size
       cap, set by the stream) to raise;
-    * ``ended``: the terminal event is the last one in ``ready``;
+    * ``ended``: the terminal event is the last one to deliver (``ready[0]``);
     * ``timed_out``: a ``timeout`` event came, so the connection must be replaced;
       ``resume_id`` is its id when it had one (the stream's new ``last_event_id``).
 
@@ -93,7 +94,6 @@ class DeliveryQueue:
         "_path",
         "_pending",
         "_pending_at",
-        "_replays",
         "_seen",
         "active",
         "ended",
@@ -105,15 +105,14 @@ class DeliveryQueue:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self.ready: deque[RunEvent] = deque()
+        self.ready: list[RunEvent] = []
         # Decoded runs not converted yet (a few at most: a list is smaller than a deque),
         # the first one from _pending_at on.
         self._pending: list[EventRun] = []
         self._pending_at = 0
         # The last ids delivered (see id_key), oldest first; once replays are expected,
-        # also a set to look them up.
-        self._replays = False
-        self._seen: set[Union[str, bytes]] = set()
+        # also a set to look them up (None before: an empty set alone is 216 bytes).
+        self._seen: Optional[set[Union[str, bytes]]] = None
         self._order: list[Union[str, bytes]] = []
         self.error: Optional[StreamError] = None
         self.ended = False
@@ -124,8 +123,7 @@ class DeliveryQueue:
     def expect_replays(self) -> None:
         """Drop, from now on, the events whose id is among the last :data:`DEDUPE_WINDOW`
         delivered (a new connection may replay some)."""
-        if not self._replays:
-            self._replays = True
+        if self._seen is None:
             self._seen = set(self._order)
 
     def clear(self) -> None:
@@ -184,7 +182,7 @@ class DeliveryQueue:
         one_by_one = bool(ids) and (
             max(map(len, ids)) > _SHORT_ID
             or (
-                self._replays
+                self._seen is not None
                 and (len(new_ids := set(ids)) != len(ids) or not self._seen.isdisjoint(new_ids))
             )
         )
@@ -236,7 +234,7 @@ class DeliveryQueue:
         _exhaust(map(_set_data, built, values))
         _exhaust(map(_set_id, built, own_ids))
         _exhaust(map(_set_raw, built, texts))
-        self.ready.extend(built)
+        self._deliver(built)
         if not self.active:
             self.active = kinds.count(EventType.HEARTBEAT) != len(kinds)
         return True
@@ -245,8 +243,9 @@ class DeliveryQueue:
         """Queue the RunEvents; return the ``error`` or ``timeout`` event that stopped the
         batch, if any. ``one_by_one``: look up (when replays are expected) and remember
         each id as it comes."""
-        append = self.ready.append
-        seen = self._seen if self._replays else ()
+        built: list[RunEvent] = []
+        append = built.append
+        seen = self._seen or ()
         loads = _json.loads
         decode_errors = _json.JSONDecodeError
         notable = _NOTABLE_TYPES
@@ -303,16 +302,24 @@ class DeliveryQueue:
             if ended:
                 break
         self.active = active
+        self._deliver(built)
         return stop
+
+    def _deliver(self, built: list[RunEvent]) -> None:
+        """Queue ``built`` (in order) after the events already in ``ready``."""
+        built.reverse()
+        built += self.ready
+        self.ready = built
 
     def _remember(self, keys: Sequence[Union[str, bytes]]) -> None:
         """Add delivered ids (new and distinct, once replays are expected) to the window,
         forgetting the oldest."""
-        if not self._replays:
+        seen = self._seen
+        if seen is None:
             self._record(keys)
             return
-        self._seen.update(keys)
-        self._forget_oldest(keys)
+        seen.update(keys)
+        self._forget_oldest(seen, keys)
 
     def _record(self, keys: Sequence[Union[str, bytes]]) -> None:
         """Append keys to the ids delivered, keeping the last :data:`DEDUPE_WINDOW`."""
@@ -331,26 +338,28 @@ class DeliveryQueue:
         """
         if max(map(len, ids)) > _SHORT_ID:
             return False
-        if not self._replays:
+        seen = self._seen
+        if seen is None:
             self._record(ids)
             return True
-        seen = self._seen
         size = len(seen)
         seen.update(ids)
         if len(seen) - size != len(ids):
             self._seen = set(self._order)  # the window as it was
             return False
-        self._forget_oldest(ids)
+        self._forget_oldest(seen, ids)
         return True
 
-    def _forget_oldest(self, keys: Sequence[Union[str, bytes]]) -> None:
-        """Append keys just added to the set to the window's order; forget the oldest
-        keys past :data:`DEDUPE_WINDOW`."""
+    def _forget_oldest(
+        self, seen: set[Union[str, bytes]], keys: Sequence[Union[str, bytes]]
+    ) -> None:
+        """Append keys just added to ``seen`` (the window's set) to the window's order;
+        forget the oldest keys past :data:`DEDUPE_WINDOW`."""
         order = self._order
         order.extend(keys)
         excess = len(order) - DEDUPE_WINDOW
         if excess > 0:
-            self._seen.difference_update(order[:excess])
+            seen.difference_update(order[:excess])
             del order[:excess]
 
     def _server_error(self, sse: ServerSentEvent, data: Any) -> StreamError:

@@ -26,7 +26,7 @@ import asyncio
 import math
 from collections.abc import Awaitable
 from types import TracebackType
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 from . import _tracing
 from ._connection import StreamConnection
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "EventStream"]
 
 DEFAULT_IDLE_TIMEOUT = 120.0
+
+_T = TypeVar("_T")
 
 
 class EventStream:
@@ -127,7 +129,16 @@ class EventStream:
         return f"<EventStream {self._path} {state} last_event_id={self.last_event_id!r}>"
 
     async def __aenter__(self) -> EventStream:
-        await self._start()
+        """Open the first connection (iterating without ``async with`` opens it on the
+        first ``__anext__``)."""
+        self._started = True
+        self._span = self._reconnector.span = self._transport.stream_span(self._path)
+        self._idle_since = now()
+        try:
+            self._use(await self._within_idle_timeout(self._open_connection()))
+        except Exception as exc:
+            self._end_span(exc)
+            raise
         return self
 
     async def __aexit__(
@@ -157,7 +168,7 @@ class EventStream:
         # The common case, an event decoded and waiting, is kept to the bare minimum.
         ready = self._queue.ready
         if ready:
-            event = ready.popleft()
+            event = ready.pop()
             own_id = event.id
             if own_id is not None:
                 self.last_event_id = own_id or None
@@ -169,7 +180,7 @@ class EventStream:
         queue = self._queue
         try:
             if not self._started:
-                await self._start()
+                await self.__aenter__()
             while not queue.ready:
                 if queue.pending and not self._finished:
                     queue.convert_more()
@@ -193,29 +204,18 @@ class EventStream:
             failed = isinstance(exc, Exception) and not isinstance(exc, StopAsyncIteration)
             self._end_span(exc if failed else None)
             raise
-        event = queue.ready.popleft()
+        event = queue.ready.pop()
         if event.id is not None:
             self.last_event_id = event.id or None
         return event
 
-    async def _start(self) -> None:
-        self._started = True
-        self._span = self._reconnector.span = self._transport.stream_span(self._path)
-        self._idle_since = now()
-        try:
-            await self._within_idle_timeout(self._connect())
-        except Exception as exc:
-            self._end_span(exc)
-            raise
-
-    async def _within_idle_timeout(self, step: Awaitable[None]) -> None:
-        """Await ``step`` (a read, a connection attempt, a reconnect delay), raising
-        :class:`StreamError` once ``idle_timeout`` has passed since the last delivered
-        event. The clock is read once per step, not once per event."""
+    async def _within_idle_timeout(self, step: Awaitable[_T]) -> _T:
+        """Await ``step`` (a read, a connection attempt, a reconnect delay) and return its
+        result, raising :class:`StreamError` once ``idle_timeout`` has passed since the
+        last delivered event. The clock is read once per step, not once per event."""
         limit = self.idle_timeout
         if limit is None or limit == math.inf:
-            await step
-            return
+            return await step
         queue = self._queue
         if queue.active:
             queue.active = False
@@ -225,7 +225,7 @@ class EventStream:
         scope = asyncio.timeout_at(self._idle_since + limit)
         try:
             async with scope:
-                await step
+                return await step
         except TimeoutError:
             if not scope.expired():
                 raise
@@ -240,9 +240,16 @@ class EventStream:
         if connection is not None:
             connection.close()
 
-    async def _connect(self) -> None:
-        """Open a connection (see :meth:`Reconnector.open`) with a new decoder."""
-        connection = await self._reconnector.open(self.last_event_id, lambda: self._finished)
+    def _open_connection(self) -> Awaitable[Optional[StreamConnection]]:
+        """A connection from :meth:`Reconnector.open`, to pass to :meth:`_use`. (The
+        reconnector's own coroutine: a stream holds one frame less while it opens.)"""
+        return self._reconnector.open(self.last_event_id, self._is_finished)
+
+    def _is_finished(self) -> bool:
+        return self._finished
+
+    def _use(self, connection: Optional[StreamConnection]) -> None:
+        """Read from ``connection`` (``None``: closed meanwhile) with a new decoder."""
         if connection is not None:
             self._connection = connection
             self._decoder = SSEDecoder(self._max_event_size)
@@ -253,7 +260,7 @@ class EventStream:
         self._queue.expect_replays()
         await self._reconnector.after_failure(error, None)
         if not self._finished:  # aclose() during the delay: open nothing
-            await self._connect()
+            self._use(await self._open_connection())
 
     def _after_conversion(self) -> None:
         """Act on what the queue's last conversion gave: delivered events end a run of
@@ -264,7 +271,7 @@ class EventStream:
             if queue.ended:
                 self._drop_connection()
                 if self._span is not None:
-                    terminal = {"crewship.event_type": str(queue.ready[-1].type)}
+                    terminal = {"crewship.event_type": str(queue.ready[0].type)}
                     _tracing.add_event(self._span, "crewship.stream.terminal", terminal)
 
     async def _fill(self) -> None:

@@ -38,7 +38,7 @@ def delivered_events(queue: DeliveryQueue) -> list[RunEvent]:
     """Every event the queue delivers, converting the pending ones as needed."""
     events: list[RunEvent] = []
     while True:
-        events.extend(queue.ready)
+        events.extend(reversed(queue.ready))  # the next event is the last
         queue.ready.clear()
         if not queue.pending:
             return events

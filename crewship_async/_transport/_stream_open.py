@@ -16,8 +16,9 @@ import anyio
 from .._connection import CallGuard, StreamConnection
 from .._extras import NO_EXTRAS, Extras
 from .._operations import describe
+from .._redact import cut_chain
 from .._responses import ERROR_BODY_LIMIT, make_api_error, read_capped
-from ..errors import APITimeoutError, ClientClosedError, ResponseError
+from ..errors import APITimeoutError, ClientClosedError, CrewshipError, ResponseError
 from ._call import CONNECT_TIMEOUT
 from ._failures import connection_error
 from ._hooks import CallRecord, ResponseHooks
@@ -25,6 +26,14 @@ from ._log import log_attempt
 from ._session import SessionOwner
 
 __all__ = ["StreamOpener"]
+
+
+def _timeout(connect: float) -> aiohttp.ClientTimeout:
+    """aiohttp's bounds of a stream: ``connect`` to connect, none on reading."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, connect=connect)
+
+
+_DEFAULT_TIMEOUT = _timeout(CONNECT_TIMEOUT)
 
 
 class StreamOpener:
@@ -55,72 +64,80 @@ class StreamOpener:
         attempt: int,
         extras: Extras = NO_EXTRAS,
     ) -> StreamConnection:
-        session = self._sessions.get()
-        headers = self._headers
-        if extras.headers:
-            headers = {**headers, **extras.headers}
-        if last_event_id:
-            headers = {**headers, "Last-Event-ID": last_event_id}
-        limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=limit, connect=limit)
-        method = "GET"
-        context = describe(method, path, attempt=attempt)
-        record = CallRecord(context)
-        record.attempt_started(attempt)
-        guard = CallGuard()
-        self._in_flight.add(guard)
+        """Open one connection (see :meth:`Transport.open_stream`); the errors it raises
+        hold no other library's exception in their chain (see :func:`cut_chain`)."""
         try:
-            async with guard:
-                async with asyncio.timeout(limit * 3):
-                    response = await session.get(
-                        self._base_url + path,
-                        params=extras.params(None),
-                        headers=headers,
-                        timeout=timeout,
-                        allow_redirects=False,
-                        proxy=self.proxy,
-                        trace_request_ctx=context,
+            session = self._sessions.get()
+            headers = self._headers
+            if extras.headers:
+                headers = {**headers, **extras.headers}
+            if last_event_id:
+                headers = {**headers, "Last-Event-ID": last_event_id}
+            limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+            timeout = _DEFAULT_TIMEOUT if connect_timeout is None else _timeout(limit)
+            method = "GET"
+            context = describe(method, path, attempt=attempt)
+            record = CallRecord(context)
+            record.attempt_started(attempt)
+            guard = CallGuard()
+            self._in_flight.add(guard)
+            try:
+                async with guard:
+                    async with asyncio.timeout(limit * 3):
+                        response = await session.get(
+                            self._base_url + path,
+                            params=extras.params(None),
+                            headers=headers,
+                            timeout=timeout,
+                            allow_redirects=False,
+                            proxy=self.proxy,
+                            trace_request_ctx=context,
+                        )
+            except TimeoutError as exc:
+                log_attempt(context, type(exc).__name__, record)
+                if not isinstance(exc, aiohttp.ClientError):
+                    raise APITimeoutError(
+                        f"GET {path}: no response headers within {limit * 3:.1f}s",
+                        method=method,
+                        path=path,
+                    ) from exc
+                raise connection_error(exc, method, path, "could not open the stream") from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                log_attempt(context, type(exc).__name__, record)
+                raise connection_error(exc, method, path, "could not open the stream") from exc
+            finally:
+                self._in_flight.discard(guard)
+            if guard.fired:
+                log_attempt(context, "ClientClosedError", record)
+                raise ClientClosedError(
+                    f"GET {path}: the client was closed while opening the stream"
+                )
+            log_attempt(context, response.status, record)
+            try:
+                record.responded(response.status, response.headers)
+                await self.hooks.responded(record)
+                if response.status >= 300:
+                    raw = await self._read_error_body(response, path, limit * 3)
+                    error = make_api_error(
+                        response.status, response.headers, raw, method=method, path=path
                     )
-        except TimeoutError as exc:
-            log_attempt(context, type(exc).__name__, record)
-            if not isinstance(exc, aiohttp.ClientError):
-                raise APITimeoutError(
-                    f"GET {path}: no response headers within {limit * 3:.1f}s",
-                    method=method,
-                    path=path,
-                ) from exc
-            raise connection_error(exc, method, path, "could not open the stream") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            log_attempt(context, type(exc).__name__, record)
-            raise connection_error(exc, method, path, "could not open the stream") from exc
-        finally:
-            self._in_flight.discard(guard)
-        if guard.fired:
-            log_attempt(context, "ClientClosedError", record)
-            raise ClientClosedError(f"GET {path}: the client was closed while opening the stream")
-        log_attempt(context, response.status, record)
-        try:
-            record.responded(response.status, response.headers)
-            await self.hooks.responded(record)
-            if response.status >= 300:
-                raw = await self._read_error_body(response, path, limit * 3)
-                error = make_api_error(
-                    response.status, response.headers, raw, method=method, path=path
-                )
-                error.response_info = record.error_info()
-                raise error
-            content_type = response.headers.get("Content-Type", "")
-            if not content_type.startswith("text/event-stream"):
-                raise ResponseError(
-                    f"GET {path} -> {response.status}: expected text/event-stream, "
-                    f"got {content_type or 'no content type'}",
-                    method=method,
-                    path=path,
-                )
-        except BaseException:
-            response.close()
+                    error.response_info = record.error_info()
+                    raise error
+                content_type = response.headers.get("Content-Type", "")
+                if not content_type.startswith("text/event-stream"):
+                    raise ResponseError(
+                        f"GET {path} -> {response.status}: expected text/event-stream, "
+                        f"got {content_type or 'no content type'}",
+                        method=method,
+                        path=path,
+                    )
+            except BaseException:
+                response.close()
+                raise
+            return StreamConnection(response, method=method, path=path, in_flight=self._in_flight)
+        except CrewshipError as exc:
+            cut_chain(exc)
             raise
-        return StreamConnection(response, method=method, path=path, in_flight=self._in_flight)
 
     async def _read_error_body(
         self, response: aiohttp.ClientResponse, path: str, limit: float
