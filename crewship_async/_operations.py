@@ -117,16 +117,17 @@ _KNOWN_IDS = frozenset(attrs.fields_dict(RequestContext)) - {
 }
 
 
-def describe(method: str, path: str, *, attempt: int = 1) -> RequestContext:
+def describe(method: str, path: str, *, attempt: int = 1, cached: bool = True) -> RequestContext:
     """The :class:`RequestContext` of ``method path`` (``path`` as displayed, ids encoded,
-    no query string)."""
-    return _first_attempt(method, path).for_attempt(attempt)
+    no query string).
+
+    ``cached=False`` for a path that seldom repeats (an event stream's, one per run): it
+    is described anew and takes no place among the last 1,024 paths kept."""
+    first = _first_attempt(method, path) if cached else _describe(method, path)
+    return first.for_attempt(attempt)
 
 
-# A context is immutable, so the same path shares one; most calls repeat a path (a create,
-# a listing, polls of one run), and a miss costs what describing it costs.
-@functools.lru_cache(maxsize=1024)
-def _first_attempt(method: str, path: str) -> RequestContext:
+def _describe(method: str, path: str) -> RequestContext:
     segments = path.split("/")
     found = _BY_SHAPE.get(_shape(method, segments))
     if found is None:
@@ -136,3 +137,8 @@ def _first_attempt(method: str, path: str) -> RequestContext:
         name: unquote(segments[position]) for position, name in id_positions if name in _KNOWN_IDS
     }
     return RequestContext(operation, method, path, template, 1, **ids)
+
+
+# A context is immutable, so the same path shares one; most calls repeat a path (a create,
+# a listing, polls of one run), and a miss costs what describing it costs.
+_first_attempt = functools.lru_cache(maxsize=1024)(_describe)

@@ -96,6 +96,8 @@ class EventStream:
             raise ValueError(f"idle_timeout must be > 0 (math.inf: none), got {idle_timeout!r}")
         if isinstance(max_reconnects, bool) or max_reconnects < 0:
             raise ValueError(f"max_reconnects must be >= 0, got {max_reconnects!r}")
+        if isinstance(max_event_size, bool) or max_event_size < 1:
+            raise ValueError(f"max_event_size must be >= 1, got {max_event_size!r}")
         self._path = path
         self.last_event_id: Optional[str] = last_event_id or None
         self.idle_timeout: Optional[float] = None if idle_timeout == math.inf else idle_timeout
@@ -104,7 +106,8 @@ class EventStream:
         self._span: Optional[Span] = None
         self._max_event_size = max_event_size
         self._connection: Optional[StreamConnection] = None
-        self._decoder = SSEDecoder(max_event_size)
+        # Set with each connection (see _use): a stream opening holds no decoder yet.
+        self._decoder: SSEDecoder
         self._queue = DeliveryQueue(path)
         self._idle_since = 0.0
         self._started = False
@@ -134,11 +137,24 @@ class EventStream:
         self._started = True
         self._span = self._reconnector.span = self._transport.stream_span(self._path)
         self._idle_since = now()
+        # The idle clock inline, not through _within_idle_timeout: a stream holds one frame
+        # less while it opens, which is when a thousand opening at once peak.
+        scope = self._idle_scope()
         try:
-            self._use(await self._within_idle_timeout(self._open_connection()))
+            try:
+                if scope is None:
+                    connection = await self._open_connection()
+                else:
+                    async with scope:
+                        connection = await self._open_connection()
+            except TimeoutError:
+                if scope is None or not scope.expired():
+                    raise
+                raise self._idle_error(scope) from None
         except Exception as exc:
             self._end_span(exc)
             raise
+        self._use(connection)
         return self
 
     async def __aexit__(
@@ -213,27 +229,37 @@ class EventStream:
         """Await ``step`` (a read, a connection attempt, a reconnect delay) and return its
         result, raising :class:`StreamError` once ``idle_timeout`` has passed since the
         last delivered event. The clock is read once per step, not once per event."""
-        limit = self.idle_timeout
-        if limit is None or limit == math.inf:
+        scope = self._idle_scope()
+        if scope is None:
             return await step
-        queue = self._queue
-        if queue.active:
-            queue.active = False
-            self._idle_since = now()
-        # asyncio's own timeout, not an anyio scope: this runs around every read, and an
-        # anyio scope costs several times as much time and memory.
-        scope = asyncio.timeout_at(self._idle_since + limit)
         try:
             async with scope:
                 return await step
         except TimeoutError:
             if not scope.expired():
                 raise
-            reconnector = self._reconnector
-            detail = f"; last error: {reconnector.last_error}" if reconnector.failures else ""
-            raise StreamError(
-                f"GET {self._path}: no event for {limit:g}s (idle timeout){detail}"
-            ) from None
+            raise self._idle_error(scope) from None
+
+    def _idle_scope(self) -> Optional[asyncio.Timeout]:
+        """A timeout at ``idle_timeout`` after the last delivered event (None: no limit).
+
+        asyncio's own timeout, not an anyio scope: one is entered around every read, and
+        an anyio scope costs several times as much time and memory."""
+        limit = self.idle_timeout
+        if limit is None or limit == math.inf:
+            return None
+        queue = self._queue
+        if queue.active:
+            queue.active = False
+            self._idle_since = now()
+        return asyncio.timeout_at(self._idle_since + limit)
+
+    def _idle_error(self, scope: asyncio.Timeout) -> StreamError:
+        """The error for ``scope`` (from :meth:`_idle_scope`) having expired."""
+        limit = (scope.when() or 0.0) - self._idle_since  # as set when the wait began
+        reconnector = self._reconnector
+        detail = f"; last error: {reconnector.last_error}" if reconnector.failures else ""
+        return StreamError(f"GET {self._path}: no event for {limit:g}s (idle timeout){detail}")
 
     def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None

@@ -531,6 +531,34 @@ async def test_heartbeat_events_do_not_extend_the_idle_timeout(
     await server.wait_for(lambda: server.disconnects == 1)
 
 
+async def _timeout_from_below(*args: object, **kwargs: object) -> None:
+    raise TimeoutError("from below")
+
+
+# Only the idle clock's own expiry becomes the idle StreamError; any other TimeoutError
+# from below is raised as it came, while opening and while reconnecting.
+
+
+async def test_a_timeout_error_opening_not_from_the_idle_clock_passes_unchanged(
+    live: AsyncCrewship, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = live.runs.stream("run_1", idle_timeout=30)
+    monkeypatch.setattr(events._transport, "open_stream", _timeout_from_below)
+    with pytest.raises(TimeoutError, match="from below"):
+        await events.__aenter__()
+
+
+async def test_a_timeout_error_reconnecting_not_from_the_idle_clock_passes_unchanged(
+    server: ScriptedServer, live: AsyncCrewship, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.add(stream(started(id="1")))  # ends without a terminal event: a reconnect
+    async with live.runs.stream("run_1", idle_timeout=30) as events:
+        assert (await events.__anext__()).id == "1"
+        monkeypatch.setattr(events._transport, "open_stream", _timeout_from_below)
+        with pytest.raises(TimeoutError, match="from below"):
+            await events.__anext__()
+
+
 async def test_idle_timeout_default_comes_from_the_client(server: ScriptedServer) -> None:
     server.add(heartbeats(0.05))
     async with AsyncCrewship(
@@ -656,6 +684,15 @@ def test_stream_arguments_checked() -> None:
         client.runs.stream("run_1", last_event_id="")
     with pytest.raises(TypeError, match="last_event_id"):
         client.runs.stream("run_1", last_event_id=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, -1, True])
+async def test_stream_event_size_checked_when_built(
+    size: int, make_transport: Callable[..., Transport]
+) -> None:
+    # Checked at once: the decoder that would also check it is only built per connection.
+    with pytest.raises(ValueError, match="max_event_size must be >= 1"):
+        EventStream(make_transport("http://127.0.0.1:9"), EVENTS_PATH, max_event_size=size)
 
 
 async def test_aclose_from_another_task_ends_the_iteration(

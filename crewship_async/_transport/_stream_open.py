@@ -76,7 +76,7 @@ class StreamOpener:
             limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
             timeout = _DEFAULT_TIMEOUT if connect_timeout is None else _timeout(limit)
             method = "GET"
-            context = describe(method, path, attempt=attempt)
+            context = describe(method, path, attempt=attempt, cached=False)
             record = CallRecord(context)
             record.attempt_started(attempt)
             guard = CallGuard()

@@ -276,7 +276,9 @@ class Transport:
     def stream_span(self, path: str) -> Optional[Span]:
         """The OpenTelemetry span of an event stream on ``path``, ended by the stream
         (``None`` without a tracer provider)."""
-        return _tracing.stream_span(describe("GET", path), self._server)
+        if not _tracing.active():
+            return None
+        return _tracing.stream_span(describe("GET", path, cached=False), self._server)
 
     def open_stream(
         self,
