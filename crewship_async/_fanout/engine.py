@@ -145,7 +145,7 @@ class Engine:
     async def _run(self) -> None:
         try:
             async with anyio.create_task_group() as tg:
-                self._scope = tg.cancel_scope
+                self._scope = self.sender.scope = tg.cancel_scope
                 for _ in range(self.limit):
                     tg.start_soon(self._worker)
                 try:
