@@ -9,7 +9,8 @@ gave one, else the client's :class:`~crewship_async.RetryPolicy` backoff.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import anyio
 
@@ -18,7 +19,7 @@ from ._connection import StreamConnection
 from ._extras import NO_EXTRAS, Extras
 from ._retry import is_transient_status
 from ._transport import Transport
-from .errors import APIConnectionError, APIError, StreamError
+from .errors import APIConnectionError, APIError, CrewshipError, StreamError
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -70,42 +71,55 @@ class Reconnector:
             milliseconds / 1000.0, self._transport.retry_policy.max_retry_after
         )
 
+    def attempt(self, last_event_id: Optional[str]) -> Coroutine[Any, Any, StreamConnection]:
+        """One connection attempt, numbered after the failures so far: the transport's own
+        coroutine, to await (a stream holds no frame of this object while it opens)."""
+        return self._transport.open_stream(
+            self._path, last_event_id=last_event_id, attempt=self.failures + 1, extras=self._extras
+        )
+
     async def open(
-        self, last_event_id: Optional[str], finished: Callable[[], bool]
+        self,
+        last_event_id: Optional[str],
+        finished: Callable[[], bool],
+        *,
+        failed: Optional[CrewshipError] = None,
     ) -> Optional[StreamConnection]:
         """Open a connection, retrying transient failures up to ``max_reconnects`` times.
 
-        Returns None, holding nothing open, when ``finished()`` turns true meanwhile (the
-        stream was closed from another task). An HTTP error other than 429/5xx, and a
-        429/503 whose ``Retry-After`` exceeds the policy's ``max_retry_after``, is raised
-        as is; :class:`StreamError` is raised once the budget of attempts is spent.
+        ``failed``: the error of an attempt the caller already made (see :meth:`attempt`),
+        handled as if this call had made it. Returns None, holding nothing open, when
+        ``finished()`` turns true meanwhile (the stream was closed from another task). An
+        HTTP error other than 429/5xx, and a 429/503 whose ``Retry-After`` exceeds the
+        policy's ``max_retry_after``, is raised as is; :class:`StreamError` is raised once
+        the budget of attempts is spent.
         """
         while True:
-            try:
-                connection = await self._transport.open_stream(
-                    self._path,
-                    last_event_id=last_event_id,
-                    attempt=self.failures + 1,
-                    extras=self._extras,
-                )
-            except APIError as exc:
-                if not is_transient_status(exc.status_code):
-                    raise
-                retry_after = getattr(exc, "retry_after", None)
-                if retry_after is not None and (
-                    retry_after > self._transport.retry_policy.max_retry_after
-                ):
-                    raise
-                await self.after_failure(exc, retry_after)
-            except APIConnectionError as exc:
-                await self.after_failure(exc, None)
-            else:
+            if failed is not None:
+                await self._after_failed_attempt(failed)
                 if finished():
-                    connection.close()
                     return None
-                return connection
+            try:
+                connection = await self.attempt(last_event_id)
+            except (APIError, APIConnectionError) as exc:
+                failed = exc
+                continue
             if finished():
+                connection.close()
                 return None
+            return connection
+
+    async def _after_failed_attempt(self, error: CrewshipError) -> None:
+        """Raise ``error`` unless another attempt may follow it; else count it and wait."""
+        if not isinstance(error, APIError):
+            await self.after_failure(error, None)
+            return
+        if not is_transient_status(error.status_code):
+            raise error
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None and retry_after > self._transport.retry_policy.max_retry_after:
+            raise error
+        await self.after_failure(error, retry_after)
 
     async def after_failure(self, error: BaseException, retry_after: Optional[float]) -> None:
         """Count a failed attempt; raise :class:`StreamError` from ``error`` when the budget

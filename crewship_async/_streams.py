@@ -23,6 +23,7 @@ cancellation is no error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Awaitable
 from types import TracebackType
@@ -36,7 +37,7 @@ from ._sse import DEFAULT_MAX_EVENT_SIZE, EventTooLargeError, SSEDecoder
 from ._stream_delivery import DeliveryQueue
 from ._stream_reconnect import Reconnector
 from ._transport import Transport
-from .errors import APIConnectionError, StreamError
+from .errors import APIConnectionError, APIError, StreamError
 from .models.events import RunEvent
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ __all__ = ["DEFAULT_IDLE_TIMEOUT", "EventStream"]
 DEFAULT_IDLE_TIMEOUT = 120.0
 
 _T = TypeVar("_T")
+_NO_LIMIT = contextlib.nullcontext()
 
 
 class EventStream:
@@ -140,13 +142,19 @@ class EventStream:
         # The idle clock inline, not through _within_idle_timeout: a stream holds one frame
         # less while it opens, which is when a thousand opening at once peak.
         scope = self._idle_scope()
+        reconnector = self._reconnector
         try:
             try:
-                if scope is None:
-                    connection = await self._open_connection()
-                else:
-                    async with scope:
-                        connection = await self._open_connection()
+                # The first attempt is awaited here, not in the reconnector's loop: while a
+                # thousand streams open at once (their peak), each holds one frame less.
+                async with _NO_LIMIT if scope is None else scope:
+                    connection: Optional[StreamConnection]
+                    try:
+                        connection = await reconnector.attempt(self.last_event_id)
+                    except (APIError, APIConnectionError) as exc:
+                        connection = await reconnector.open(
+                            self.last_event_id, self._is_finished, failed=exc
+                        )
             except TimeoutError:
                 if scope is None or not scope.expired():
                     raise
@@ -275,8 +283,11 @@ class EventStream:
         return self._finished
 
     def _use(self, connection: Optional[StreamConnection]) -> None:
-        """Read from ``connection`` (``None``: closed meanwhile) with a new decoder."""
-        if connection is not None:
+        """Read from ``connection`` with a new decoder; ``None``, or a stream closed
+        meanwhile (the connection is closed then), leaves the stream without one."""
+        if connection is not None and self._finished:
+            connection.close()
+        elif connection is not None:
             self._connection = connection
             self._decoder = SSEDecoder(self._max_event_size)
 

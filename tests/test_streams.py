@@ -736,6 +736,28 @@ async def test_aclose_while_a_reconnect_is_opening(
     await server.wait_for(lambda: server.disconnects == 1)
 
 
+async def test_aclose_while_the_first_connection_is_opening(
+    server: ScriptedServer, live: AsyncCrewship, no_resource_warnings: None
+) -> None:
+    server.add(slow(0.3, stream(started(id="1"), end="hang")))
+    events = live.runs.stream("run_1")
+
+    async def close_soon() -> None:
+        await server.wait_for(lambda: len(server.requests) == 1)
+        await events.aclose()
+
+    closer = asyncio.create_task(close_soon())
+    with anyio.fail_after(10):
+        opened = await events.__aenter__()
+    await closer
+    # The connection that came after aclose() is closed at once, not kept for the
+    # stream's next read (which might never come).
+    await server.wait_for(lambda: server.disconnects == 1)
+    assert opened is events
+    assert [event async for event in events] == []
+    assert len(server.requests) == 1
+
+
 @pytest.mark.parametrize(
     ("first", "ids"),
     [

@@ -31,11 +31,15 @@ class CallRecord:
 
     __slots__ = ("_attempt_started", "attempts", "context", "headers", "loop", "started", "status")
 
-    def __init__(self, context: RequestContext) -> None:
+    def __init__(
+        self, context: RequestContext, *, started: Optional[float] = None, attempt: int = 0
+    ) -> None:
+        """A record from now, or from ``started`` (the loop's time) with ``attempt``
+        under way since then."""
         self.loop = asyncio.get_running_loop()
         self.context = context
-        self.started = self._attempt_started = self.loop.time()
-        self.attempts = 0
+        self.started = self._attempt_started = self.loop.time() if started is None else started
+        self.attempts = attempt
         self.status: Optional[int] = None
         self.headers: Optional[Mapping[str, str]] = None
 

@@ -14,8 +14,9 @@ import aiohttp
 import anyio
 
 from .._connection import CallGuard, StreamConnection
+from .._deadline import now
 from .._extras import NO_EXTRAS, Extras
-from .._operations import describe
+from .._operations import RequestContext, describe
 from .._redact import cut_chain
 from .._responses import ERROR_BODY_LIMIT, make_api_error, read_capped
 from ..errors import APITimeoutError, ClientClosedError, CrewshipError, ResponseError
@@ -34,6 +35,20 @@ def _timeout(connect: float) -> aiohttp.ClientTimeout:
 
 
 _DEFAULT_TIMEOUT = _timeout(CONNECT_TIMEOUT)
+
+
+def _describe(path: str, attempt: int) -> RequestContext:
+    # Not through the path cache: each stream's path is new and would push out the
+    # paths that calls repeat.
+    return describe("GET", path, attempt=attempt, cached=False)
+
+
+def _attempt_record(
+    traced: Optional[RequestContext], path: str, attempt: int, started: float
+) -> CallRecord:
+    """The record of an attempt that began at ``started``, once its wait has ended."""
+    context = _describe(path, attempt) if traced is None else traced
+    return CallRecord(context, started=started, attempt=attempt)
 
 
 class StreamOpener:
@@ -75,10 +90,11 @@ class StreamOpener:
                 headers = {**headers, "Last-Event-ID": last_event_id}
             limit = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
             timeout = _DEFAULT_TIMEOUT if connect_timeout is None else _timeout(limit)
-            method = "GET"
-            context = describe(method, path, attempt=attempt, cached=False)
-            record = CallRecord(context)
-            record.attempt_started(attempt)
+            # The attempt is described once its headers came (or did not), unless a trace
+            # config is to read it meanwhile: a thousand streams opening at once each hold
+            # a few hundred bytes less while they wait.
+            traced = _describe(path, attempt) if session.trace_configs else None
+            started = now()
             guard = CallGuard()
             self._in_flight.add(guard)
             try:
@@ -91,35 +107,34 @@ class StreamOpener:
                             timeout=timeout,
                             allow_redirects=False,
                             proxy=self.proxy,
-                            trace_request_ctx=context,
+                            trace_request_ctx=traced,
                         )
-            except TimeoutError as exc:
-                log_attempt(context, type(exc).__name__, record)
-                if not isinstance(exc, aiohttp.ClientError):
+            except (aiohttp.ClientError, OSError) as exc:  # OSError: TimeoutError too
+                record = _attempt_record(traced, path, attempt, started)
+                log_attempt(record.context, type(exc).__name__, record)
+                if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError):
                     raise APITimeoutError(
                         f"GET {path}: no response headers within {limit * 3:.1f}s",
-                        method=method,
+                        method="GET",
                         path=path,
                     ) from exc
-                raise connection_error(exc, method, path, "could not open the stream") from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                log_attempt(context, type(exc).__name__, record)
-                raise connection_error(exc, method, path, "could not open the stream") from exc
+                raise connection_error(exc, "GET", path, "could not open the stream") from exc
             finally:
                 self._in_flight.discard(guard)
+            record = _attempt_record(traced, path, attempt, started)
             if guard.fired:
-                log_attempt(context, "ClientClosedError", record)
+                log_attempt(record.context, "ClientClosedError", record)
                 raise ClientClosedError(
                     f"GET {path}: the client was closed while opening the stream"
                 )
-            log_attempt(context, response.status, record)
+            log_attempt(record.context, response.status, record)
             try:
                 record.responded(response.status, response.headers)
                 await self.hooks.responded(record)
                 if response.status >= 300:
                     raw = await self._read_error_body(response, path, limit * 3)
                     error = make_api_error(
-                        response.status, response.headers, raw, method=method, path=path
+                        response.status, response.headers, raw, method="GET", path=path
                     )
                     error.response_info = record.error_info()
                     raise error
@@ -128,13 +143,13 @@ class StreamOpener:
                     raise ResponseError(
                         f"GET {path} -> {response.status}: expected text/event-stream, "
                         f"got {content_type or 'no content type'}",
-                        method=method,
+                        method="GET",
                         path=path,
                     )
             except BaseException:
                 response.close()
                 raise
-            return StreamConnection(response, method=method, path=path, in_flight=self._in_flight)
+            return StreamConnection(response, method="GET", path=path, in_flight=self._in_flight)
         except CrewshipError as exc:
             cut_chain(exc)
             raise
