@@ -88,8 +88,9 @@ class Reconnector:
         """Open a connection, retrying transient failures up to ``max_reconnects`` times.
 
         ``failed``: the error of an attempt the caller already made (see :meth:`attempt`),
-        handled as if this call had made it. Returns None, holding nothing open, when
-        ``finished()`` turns true meanwhile (the stream was closed from another task). An
+        handled as if this call had made it. Returns None, making no further attempt, when
+        ``finished()`` turns true during a wait (the stream was closed from another task);
+        a connection that answers after that is returned, for the stream to close. An
         HTTP error other than 429/5xx, and a 429/503 whose ``Retry-After`` exceeds the
         policy's ``max_retry_after``, is raised as is; :class:`StreamError` is raised once
         the budget of attempts is spent.
@@ -100,14 +101,9 @@ class Reconnector:
                 if finished():
                     return None
             try:
-                connection = await self.attempt(last_event_id)
+                return await self.attempt(last_event_id)
             except (APIError, APIConnectionError) as exc:
                 failed = exc
-                continue
-            if finished():
-                connection.close()
-                return None
-            return connection
 
     async def _after_failed_attempt(self, error: CrewshipError) -> None:
         """Raise ``error`` unless another attempt may follow it; else count it and wait."""
